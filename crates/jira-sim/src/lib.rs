@@ -1,1 +1,4 @@
-//! jira-sim
+//! jira-sim: a faithful Jira simulator for tests, the demo and benchmarks.
+
+pub mod oauth;
+pub mod webhooks;

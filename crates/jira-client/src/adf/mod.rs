@@ -1,0 +1,1 @@
+//! Atlassian Document Format conversion.

@@ -1,0 +1,1 @@
+//! JQL builder.

@@ -1,0 +1,1 @@
+//! Issue-key extraction from free text.

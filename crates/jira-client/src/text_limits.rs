@@ -1,0 +1,1 @@
+//! Summary and description limits and the overflow policy.

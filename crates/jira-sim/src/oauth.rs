@@ -1,0 +1,1 @@
+//! OAuth 2.0 (3LO) authorization server of the simulator.

@@ -1,0 +1,1 @@
+//! Admin and dynamic webhooks of the simulator: registration and delivery.
