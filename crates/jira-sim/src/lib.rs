@@ -1,4 +1,5 @@
 //! jira-sim: a faithful Jira simulator for tests, the demo and benchmarks.
 
+pub mod conformance;
 pub mod oauth;
 pub mod webhooks;

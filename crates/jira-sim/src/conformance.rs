@@ -1,0 +1,1 @@
+//! Helpers that check simulator and client output against official schemas (tests only).
