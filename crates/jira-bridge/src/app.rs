@@ -131,9 +131,12 @@ impl App {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.state.config.server.shutdown_grace_seconds);
-        let addr = listener.local_addr().ok();
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         let router = http::router(self.state.clone());
-        tracing::info!(address = ?addr, backend = ?self.state.store.backend(), "serving");
+        tracing::info!(address = %addr, backend = ?self.state.store.backend(), "serving");
         let server = axum::serve(listener, router.into_make_service())
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let mut server = tokio::spawn(async move { server.await });

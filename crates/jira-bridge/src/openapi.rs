@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "admin", description = "Operator endpoints (admin key)"),
+        (name = "tenancy", description = "The calling tenant"),
         (name = "audit", description = "Who did what, when, with what outcome"),
     ),
     components(schemas(crate::http::Problem))

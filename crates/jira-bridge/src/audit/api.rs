@@ -3,19 +3,21 @@
 use axum::extract::State;
 use chrono::{DateTime, FixedOffset, Utc};
 use jira_bridge_store::audit::{AuditEntry, AuditFilter};
-use jira_bridge_store::{PageRequest, Timestamp};
+use jira_bridge_store::{AuditId, PageRequest, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::extract::{Json, Query};
+use crate::http::extract::{Json, Path, Query};
 use crate::http::{ApiError, AppState, Problem};
 use crate::tenancy::Tenant;
 
 /// Routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_audit))
+    OpenApiRouter::new()
+        .routes(routes!(list_audit))
+        .routes(routes!(get_audit))
 }
 
 /// Filters and paging for `GET /v1/audit`.
@@ -137,4 +139,28 @@ async fn list_audit(
         items: page.items,
         next_cursor: page.next_cursor,
     }))
+}
+
+/// One entry of the tenant's audit log.
+#[utoipa::path(get, path = "/v1/audit/{id}", tag = "audit",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "Audit entry id (`aud_…`)")),
+    responses(
+        (status = 200, description = "The entry", body = AuditEntryResponse),
+        (status = 401, description = "Missing, unknown or revoked API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry for this tenant", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_audit(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AuditEntryResponse>, ApiError> {
+    let not_found = || ApiError::NotFound("no such audit entry".into());
+    let id: AuditId = id.parse().map_err(|_| not_found())?;
+    let entry = state
+        .store
+        .get_audit(&tenant.id, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(entry.into()))
 }

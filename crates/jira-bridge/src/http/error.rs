@@ -65,10 +65,10 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     /// Body over the configured limit.
-    #[error("request body is larger than {limit} bytes")]
+    #[error("request body is larger than {} bytes", limit.map_or_else(|| "the configured limit of".to_owned(), |l| l.to_string()))]
     PayloadTooLarge {
-        /// The limit in bytes.
-        limit: u64,
+        /// The limit in bytes, when known.
+        limit: Option<u64>,
     },
     /// Body not sent as `application/json`.
     #[error("{0}")]
@@ -187,7 +187,7 @@ pub fn problem_for_status(status: StatusCode) -> ApiError {
     match status {
         StatusCode::NOT_FOUND => ApiError::NotFound("no such route".into()),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: None },
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             ApiError::UnsupportedMediaType("unsupported content type".into())
         }
@@ -245,7 +245,7 @@ impl From<StoreError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge { limit: 0 },
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge { limit: None },
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(
                 "send the body as JSON with `Content-Type: application/json`".into(),
             ),

@@ -140,7 +140,7 @@ async fn content_length_limit(State(limit): State<u64>, req: Request, next: Next
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match declared {
-        Some(n) if n > limit => ApiError::PayloadTooLarge { limit }.into_response(),
+        Some(n) if n > limit => ApiError::PayloadTooLarge { limit: Some(limit) }.into_response(),
         _ => next.run(req).await,
     }
 }

@@ -22,6 +22,44 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_tenant, list_tenants))
         .routes(routes!(create_key, list_keys))
         .routes(routes!(revoke_key))
+        .routes(routes!(me))
+}
+
+/// Who the calling key is.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MeResponse {
+    /// The tenant (`ten_…`).
+    pub tenant_id: String,
+    /// The tenant's name.
+    pub tenant_name: String,
+    /// The key used (`key_…`).
+    pub key_id: String,
+    /// The key's scopes.
+    pub scopes: Vec<String>,
+}
+
+/// The tenant and key a request authenticates as.
+#[utoipa::path(get, path = "/v1/me", tag = "tenancy",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The caller", body = MeResponse),
+        (status = 401, description = "Missing, unknown or revoked API key", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn me(
+    tenant: super::Tenant,
+    State(state): State<AppState>,
+) -> Result<Json<MeResponse>, ApiError> {
+    let row = state
+        .store
+        .get_tenant(&tenant.id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the key's tenant no longer exists".into()))?;
+    Ok(Json(MeResponse {
+        tenant_id: tenant.id.to_string(),
+        tenant_name: row.name,
+        key_id: tenant.key_id.to_string(),
+        scopes: tenant.scopes,
+    }))
 }
 
 /// `POST /v1/admin/tenants`
