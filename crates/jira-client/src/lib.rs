@@ -46,3 +46,8 @@ pub use transitions::{Category, Target, TransitionOutcome};
 pub use users::AssignableScope;
 pub use webhooks::WebhookRegistration;
 pub use worklogs::{format_jira_datetime, parse_jira_datetime};
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
