@@ -333,6 +333,26 @@ impl JiraClient {
         Ok(self.deployment().await? == Deployment::Cloud)
     }
 
+    /// Markdown as the site's rich-text value (description, comment, worklog comment):
+    /// an ADF document on Cloud, a wiki-markup string on Data Center.
+    pub async fn rich_text(&self, markdown: &str) -> Result<serde_json::Value> {
+        Ok(match self.deployment().await? {
+            Deployment::Cloud => crate::adf::markdown_to_adf(markdown).to_value(),
+            Deployment::DataCenter => {
+                serde_json::Value::String(crate::adf::markdown_to_wiki(markdown))
+            }
+        })
+    }
+
+    /// A rich-text value from Jira (ADF on Cloud, wiki markup on Data Center) as Markdown.
+    pub fn rich_text_to_markdown(value: &serde_json::Value) -> String {
+        match value {
+            serde_json::Value::String(wiki) => crate::adf::wiki_to_markdown(wiki),
+            serde_json::Value::Null => String::new(),
+            doc => crate::adf::adf_to_markdown(doc),
+        }
+    }
+
     /// The browse URL of an issue (`{base}/browse/KEY`).
     pub fn browse_url(&self, key: &str) -> String {
         let mut u = self.inner.site.base_url.clone();

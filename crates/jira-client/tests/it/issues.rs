@@ -15,7 +15,7 @@ async fn create_get_edit_properties_delete() {
                     .project_key("OPS")
                     .issue_type_name("Task")
                     .summary("Rotate keys")
-                    .description(text_body(&sim, "All of them."))
+                    .description(c.rich_text("All **of** them.").await.unwrap())
                     .priority_name("High")
                     .labels(["security", "q3"])
                     .property("bridge.source", json!({"id": "src-1"})),
@@ -28,7 +28,13 @@ async fn create_get_edit_properties_delete() {
             .get_issue(
                 &created.key,
                 &GetIssue {
-                    fields: vec!["summary".into(), "labels".into(), "priority".into(), "status".into()],
+                    fields: vec![
+                        "summary".into(),
+                        "description".into(),
+                        "labels".into(),
+                        "priority".into(),
+                        "status".into(),
+                    ],
                     properties: vec!["bridge.source".into()],
                     ..GetIssue::default()
                 },
@@ -37,6 +43,10 @@ async fn create_get_edit_properties_delete() {
             .unwrap();
         assert_eq!(issue.id, created.id);
         assert_eq!(issue.summary().as_deref(), Some("Rotate keys"));
+        assert_eq!(
+            jira_client::JiraClient::rich_text_to_markdown(&issue.fields["description"]).trim(),
+            "All **of** them."
+        );
         assert_eq!(issue.field::<Vec<String>>("labels"), Some(vec!["security".into(), "q3".into()]));
         assert_eq!(issue.fields["priority"]["name"], "High");
         assert_eq!(issue.status().unwrap().name, "To Do");

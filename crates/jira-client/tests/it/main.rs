@@ -8,6 +8,7 @@ mod issues;
 mod metadata;
 mod oauth;
 mod pacing;
+mod redirects;
 mod search;
 mod transitions;
 mod worklogs;
