@@ -65,6 +65,7 @@ async fn six_hundred_concurrent_worklogs_under_a_20_rps_limit() {
     assert!(limited * 50 < total, "{limited} of {total} answers were 429 (>= 2%)");
 
     let cs = c.stats();
+    eprintln!("simulator: {created} worklogs, {limited} answers 429; client: {cs:?}");
     assert_eq!(cs.rate_limited - client_before.rate_limited, limited, "client counted every 429");
     assert_eq!(cs.requests - client_before.requests, total, "client counted every attempt");
     assert_eq!(cs.retries - client_before.retries, limited, "each 429 retried once");
