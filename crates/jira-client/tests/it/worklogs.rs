@@ -1,0 +1,106 @@
+use chrono::{FixedOffset, TimeZone};
+use futures::TryStreamExt;
+use jira_client::{Error, WorklogInput};
+
+use crate::common::*;
+
+fn at(offset_secs: i32, y: i32, mo: u32, d: u32, h: u32, mi: u32) -> chrono::DateTime<FixedOffset> {
+    FixedOffset::east_opt(offset_secs)
+        .unwrap()
+        .with_ymd_and_hms(y, mo, d, h, mi, 0)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn worklog_add_update_list_delete_and_feeds() {
+    for flavor in flavors() {
+        let sim = sim(flavor).await;
+        let c = client(&sim);
+        let issue = create_task(&c, "OPS", "time").await;
+        let started = at(13 * 3600, 2026, 3, 1, 23, 30);
+        let added = c
+            .add_worklog(
+                &issue.key,
+                &WorklogInput {
+                    started,
+                    time_spent_seconds: 5400,
+                    comment: Some(text_body(&sim, "pairing")),
+                    properties: vec![],
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(added.time_spent_seconds, Some(5400));
+        assert_eq!(added.started_at().map(|d| d.timestamp()), Some(started.timestamp()));
+        assert_eq!(added.comment, Some(text_body(&sim, "pairing")));
+
+        let second = c
+            .add_worklog(
+                &issue.key,
+                &WorklogInput {
+                    started: at(-10 * 3600, 2026, 3, 2, 8, 0),
+                    time_spent_seconds: 60,
+                    comment: None,
+                    properties: vec![],
+                },
+            )
+            .await
+            .unwrap();
+
+        let updated = c
+            .update_worklog(
+                &issue.key,
+                &added.id,
+                &WorklogInput {
+                    started,
+                    time_spent_seconds: 7200,
+                    comment: None,
+                    properties: vec![],
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.time_spent_seconds, Some(7200));
+
+        let all: Vec<_> = c.worklogs(&issue.key).try_collect().await.unwrap();
+        let mut ids: Vec<&str> = all.iter().map(|w| w.id.as_str()).collect();
+        ids.sort();
+        let mut expect = vec![added.id.as_str(), second.id.as_str()];
+        expect.sort();
+        assert_eq!(ids, expect);
+
+        let by_ids = c
+            .worklogs_by_ids(&[added.id.parse().unwrap(), second.id.parse().unwrap()])
+            .await
+            .unwrap();
+        assert_eq!(by_ids.len(), 2);
+
+        c.delete_worklog(&issue.key, &second.id).await.unwrap();
+        let all: Vec<_> = c.worklogs(&issue.key).try_collect().await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].time_spent_seconds, Some(7200));
+
+        // The feeds answer and page without error (Jira omits the last minute, so recent
+        // changes may not be listed yet).
+        let updated: Vec<_> = c.worklogs_updated_since(0).try_collect().await.unwrap();
+        let deleted: Vec<_> = c.worklogs_deleted_since(0).try_collect().await.unwrap();
+        for w in updated.iter().chain(deleted.iter()) {
+            assert!(w.worklog_id > 0);
+        }
+        let s = stats(&sim).await;
+        assert!(count(&s, "GET", &format!("{}/worklog/updated", api(&sim)), Some(200)) >= 1);
+        assert!(count(&s, "GET", &format!("{}/worklog/deleted", api(&sim)), Some(200)) >= 1);
+
+        // Under a minute is refused before anything is sent.
+        let before = count(&s, "POST", &format!("{}/issue/{{issueIdOrKey}}/worklog", api(&sim)), None);
+        let r = c
+            .add_worklog(
+                &issue.key,
+                &WorklogInput { started, time_spent_seconds: 30, comment: None, properties: vec![] },
+            )
+            .await;
+        assert!(matches!(r, Err(Error::Config(_))));
+        let after = count(&stats(&sim).await, "POST", &format!("{}/issue/{{issueIdOrKey}}/worklog", api(&sim)), None);
+        assert_eq!(before, after);
+    }
+}
