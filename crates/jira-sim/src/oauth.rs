@@ -451,7 +451,10 @@ impl OAuthServer {
         Router::new()
             .route("/authorize", get(authorize))
             .route("/oauth/token", post(token))
-            .route("/oauth/token/accessible-resources", get(accessible_resources))
+            .route(
+                "/oauth/token/accessible-resources",
+                get(accessible_resources),
+            )
             .with_state(self.clone())
     }
 
@@ -733,11 +736,7 @@ async fn authorize(
     ))
 }
 
-async fn token(
-    State(srv): State<Arc<OAuthServer>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
+async fn token(State(srv): State<Arc<OAuthServer>>, headers: HeaderMap, body: Bytes) -> Reply {
     let Some(params) = parse_body(&headers, &body) else {
         srv.inner.lock().stats.token_rejected += 1;
         return oauth_error(
@@ -897,10 +896,7 @@ fn token_inner(
     (StatusCode::OK, Json(inner.issue(grant_id)))
 }
 
-async fn accessible_resources(
-    State(srv): State<Arc<OAuthServer>>,
-    headers: HeaderMap,
-) -> Reply {
+async fn accessible_resources(State(srv): State<Arc<OAuthServer>>, headers: HeaderMap) -> Reply {
     let unauthorized = || {
         (
             StatusCode::UNAUTHORIZED,
@@ -1090,9 +1086,11 @@ async fn ctl_next_sites(State(srv): State<Arc<OAuthServer>>, Json(body): Json<Va
 }
 
 async fn ctl_expire(State(srv): State<Arc<OAuthServer>>, body: Bytes) -> Reply {
-    let account = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v.get("account_id").and_then(Value::as_str).map(str::to_string));
+    let account = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+        v.get("account_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
     let n = srv.expire_access_tokens(account.as_deref());
     ctl_ok(json!({"expired": n}))
 }
@@ -1109,4 +1107,576 @@ async fn ctl_advance(State(srv): State<Arc<OAuthServer>>, Json(body): Json<Value
 async fn ctl_reset(State(srv): State<Arc<OAuthServer>>) -> Reply {
     srv.reset();
     ctl_ok(json!({"reset": true}))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    const CLIENT: &str = "client-abc";
+    const SECRET: &str = "secret-xyz";
+    const REDIRECT: &str = "http://127.0.0.1:9/callback";
+    const SITE_A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+    const SITE_B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
+    const SCOPES: &str = "read:jira-work write:jira-work read:jira-user offline_access";
+
+    fn config() -> OAuthConfig {
+        OAuthConfig {
+            client_id: CLIENT.into(),
+            client_secret: SECRET.into(),
+            redirect_uris: vec![REDIRECT.into()],
+            consent_account_id: "acc-1".into(),
+            sites: vec![
+                OAuthSite {
+                    cloud_id: SITE_A.into(),
+                    name: "alpha".into(),
+                    url: "https://alpha.atlassian.net".into(),
+                    scopes: Vec::new(),
+                },
+                OAuthSite {
+                    cloud_id: SITE_B.into(),
+                    name: "beta".into(),
+                    url: "https://beta.atlassian.net".into(),
+                    scopes: vec!["read:jira-work".into()],
+                },
+            ],
+            seed: 7,
+            ..OAuthConfig::default()
+        }
+    }
+
+    struct Env {
+        srv: Arc<OAuthServer>,
+        base: String,
+        http: reqwest::Client,
+    }
+
+    async fn start(cfg: OAuthConfig) -> Env {
+        let srv = OAuthServer::new(cfg);
+        let app = srv.router().nest("/_sim/oauth", srv.control_router());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap();
+        Env {
+            srv,
+            base: format!("http://{addr}"),
+            http,
+        }
+    }
+
+    fn query_of(location: &str) -> HashMap<String, String> {
+        let u = url::Url::parse(location).unwrap();
+        u.query_pairs().into_owned().collect()
+    }
+
+    impl Env {
+        async fn authorize_with(&self, pairs: &[(&str, &str)]) -> reqwest::Response {
+            self.http
+                .get(format!("{}/authorize", self.base))
+                .query(pairs)
+                .send()
+                .await
+                .unwrap()
+        }
+
+        /// A complete, valid authorization request; answers the redirect's query.
+        async fn authorize(&self, scope: &str, state: &str) -> HashMap<String, String> {
+            let resp = self
+                .authorize_with(&[
+                    ("audience", AUDIENCE),
+                    ("client_id", CLIENT),
+                    ("scope", scope),
+                    ("redirect_uri", REDIRECT),
+                    ("state", state),
+                    ("response_type", "code"),
+                    ("prompt", "consent"),
+                ])
+                .await;
+            assert_eq!(resp.status(), StatusCode::FOUND);
+            let loc = resp.headers()[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(loc.starts_with(REDIRECT), "{loc}");
+            query_of(&loc)
+        }
+
+        async fn token(&self, body: Value) -> (StatusCode, Value) {
+            let resp = self
+                .http
+                .post(format!("{}/oauth/token", self.base))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            (status, resp.json().await.unwrap())
+        }
+
+        async fn exchange(&self, code: &str) -> (StatusCode, Value) {
+            self.token(json!({
+                "grant_type": "authorization_code",
+                "client_id": CLIENT,
+                "client_secret": SECRET,
+                "code": code,
+                "redirect_uri": REDIRECT,
+            }))
+            .await
+        }
+
+        async fn refresh(&self, rt: &str) -> (StatusCode, Value) {
+            self.token(json!({
+                "grant_type": "refresh_token",
+                "client_id": CLIENT,
+                "client_secret": SECRET,
+                "refresh_token": rt,
+            }))
+            .await
+        }
+
+        async fn control(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+            let resp = self
+                .http
+                .request(method, format!("{}/_sim/oauth{path}", self.base))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success(), "{path}: {}", resp.status());
+            resp.json().await.unwrap()
+        }
+
+        async fn resources(&self, at: &str) -> (StatusCode, Value) {
+            let resp = self
+                .http
+                .get(format!("{}/oauth/token/accessible-resources", self.base))
+                .bearer_auth(at)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            (status, resp.json().await.unwrap())
+        }
+
+        async fn tokens(&self) -> (String, String) {
+            let q = self.authorize(SCOPES, "st").await;
+            let (status, body) = self.exchange(&q["code"]).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            (
+                body["access_token"].as_str().unwrap().to_string(),
+                body["refresh_token"].as_str().unwrap().to_string(),
+            )
+        }
+    }
+
+    #[tokio::test]
+    async fn code_token_refresh_then_stale_reuse_after_grace_burns_the_family() {
+        let env = start(config()).await;
+        let q = env.authorize(SCOPES, "state-123").await;
+        assert_eq!(q["state"], "state-123");
+        let (status, tok) = env.exchange(&q["code"]).await;
+        assert_eq!(status, StatusCode::OK, "{tok}");
+        assert_eq!(tok["token_type"], "Bearer");
+        assert_eq!(tok["expires_in"], 3600);
+        assert_eq!(tok["scope"], SCOPES);
+        let at1 = tok["access_token"].as_str().unwrap().to_string();
+        let rt1 = tok["refresh_token"].as_str().unwrap().to_string();
+
+        let p = env.srv.authenticate(&at1, SITE_A).unwrap();
+        assert_eq!(p.account_id, "acc-1");
+        assert!(p.scopes.contains(&"write:jira-work".to_string()));
+        assert!(!p.scopes.contains(&"offline_access".to_string()));
+
+        let (status, tok2) = env.refresh(&rt1).await;
+        assert_eq!(status, StatusCode::OK, "{tok2}");
+        let at2 = tok2["access_token"].as_str().unwrap().to_string();
+        let rt2 = tok2["refresh_token"].as_str().unwrap().to_string();
+        assert_ne!(rt1, rt2, "refresh tokens rotate");
+        assert_ne!(at1, at2);
+        assert!(env.srv.authenticate(&at2, SITE_A).is_ok());
+
+        // Past the reuse leeway the rotated token is refused and the family is revoked.
+        env.control(reqwest::Method::POST, "/advance", json!({"seconds": 601}))
+            .await;
+        let (status, err) = env.refresh(&rt1).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            err,
+            json!({"error": "invalid_grant", "error_description": "Unknown or invalid refresh token."})
+        );
+        let (status, err) = env.refresh(&rt2).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "the newest token died too");
+        assert_eq!(err["error"], "invalid_grant");
+        assert_eq!(
+            env.srv.authenticate(&at2, SITE_A),
+            Err(OAuthAuthError::Invalid)
+        );
+
+        let stats = env.control(reqwest::Method::GET, "/stats", json!({})).await;
+        assert_eq!(stats["authorize"], 1);
+        assert_eq!(stats["code_exchanges"], 1);
+        assert_eq!(stats["refreshes"], 1);
+        assert_eq!(stats["refresh_rejected"], 2);
+        assert_eq!(stats["refresh_requests"], 3);
+        assert_eq!(env.srv.stats().refreshes, 1);
+    }
+
+    #[tokio::test]
+    async fn rotated_refresh_token_still_works_within_grace() {
+        let env = start(config()).await;
+        let (_, rt1) = env.tokens().await;
+        let (s, first) = env.refresh(&rt1).await;
+        assert_eq!(s, StatusCode::OK);
+        env.control(reqwest::Method::POST, "/advance", json!({"seconds": 599}))
+            .await;
+        let (s, again) = env.refresh(&rt1).await;
+        assert_eq!(s, StatusCode::OK, "{again}");
+        // Both descendants are usable: the family is intact.
+        let (s, _) = env.refresh(first["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = env.refresh(again["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(env.srv.stats().refreshes, 4);
+        assert_eq!(env.srv.stats().refresh_rejected, 0);
+    }
+
+    #[tokio::test]
+    async fn grace_zero_makes_any_reuse_fatal() {
+        let env = start(config()).await;
+        env.control(
+            reqwest::Method::PUT,
+            "/settings",
+            json!({"refresh_grace_secs": 0}),
+        )
+        .await;
+        let (_, rt1) = env.tokens().await;
+        assert_eq!(env.refresh(&rt1).await.0, StatusCode::OK);
+        env.srv.advance_clock(Duration::from_secs(1));
+        assert_eq!(env.refresh(&rt1).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(env.srv.stats().refresh_rejected, 1);
+    }
+
+    #[tokio::test]
+    async fn code_is_single_use_short_lived_and_bound_to_client_and_redirect() {
+        let env = start(config()).await;
+        let code = env.authorize(SCOPES, "s").await["code"].clone();
+        let (s, e) = env
+            .token(
+                json!({"grant_type": "authorization_code", "client_id": CLIENT,
+                "client_secret": "wrong", "code": code, "redirect_uri": REDIRECT}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(e["error"], "access_denied");
+        let (s, e) = env
+            .token(
+                json!({"grant_type": "authorization_code", "client_id": CLIENT,
+                "client_secret": SECRET, "code": code, "redirect_uri": "http://127.0.0.1:9/other"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert_eq!(e["error"], "invalid_grant");
+
+        // Form-encoded bodies work too.
+        let resp = env
+            .http
+            .post(format!("{}/oauth/token", env.base))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", CLIENT),
+                ("client_secret", SECRET),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let at = resp.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(env.srv.authenticate(&at, SITE_A).is_ok());
+
+        // Replaying the code fails and revokes what it produced.
+        let (s, e) = env.exchange(&code).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert_eq!(e["error"], "invalid_grant");
+        assert_eq!(
+            env.srv.authenticate(&at, SITE_A),
+            Err(OAuthAuthError::Invalid)
+        );
+
+        // An unused code expires.
+        let code2 = env.authorize(SCOPES, "s").await["code"].clone();
+        env.srv.advance_clock(CODE_TTL + Duration::from_secs(1));
+        assert_eq!(env.exchange(&code2).await.0, StatusCode::FORBIDDEN);
+
+        let (s, e) = env
+            .token(json!({"grant_type": "password", "client_id": CLIENT, "client_secret": SECRET}))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(e["error"], "unsupported_grant_type");
+        assert_eq!(env.srv.stats().code_exchanges, 1);
+    }
+
+    #[tokio::test]
+    async fn no_refresh_token_without_offline_access() {
+        let env = start(config()).await;
+        let q = env.authorize("read:jira-work", "s").await;
+        let (s, tok) = env.exchange(&q["code"]).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(tok.get("refresh_token").is_none(), "{tok}");
+        assert_eq!(tok["scope"], "read:jira-work");
+    }
+
+    #[tokio::test]
+    async fn accessible_resources_lists_every_granted_site_with_its_scopes() {
+        let env = start(config()).await;
+        let (at, _) = env.tokens().await;
+        let (s, list) = env.resources(&at).await;
+        assert_eq!(s, StatusCode::OK);
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        let beta = list.iter().find(|s| s["id"] == SITE_B).unwrap();
+        assert_eq!(beta["url"], "https://beta.atlassian.net");
+        assert_eq!(beta["name"], "beta");
+        assert_eq!(beta["scopes"], json!(["read:jira-work"]));
+        assert!(beta["avatarUrl"].is_string());
+        let alpha = list.iter().find(|s| s["id"] == SITE_A).unwrap();
+        assert_eq!(
+            alpha["scopes"],
+            json!(["read:jira-work", "write:jira-work", "read:jira-user"])
+        );
+        // Site B only granted read:jira-work.
+        assert_eq!(
+            env.srv
+                .authenticate_scoped(&at, SITE_B, &[&["write:jira-work"]])
+                .unwrap_err(),
+            OAuthAuthError::ScopeMismatch
+        );
+        assert!(env
+            .srv
+            .authenticate_scoped(
+                &at,
+                SITE_A,
+                &[&["manage:jira-webhook"], &["write:jira-work"]]
+            )
+            .is_ok());
+        assert_eq!(
+            env.srv
+                .authenticate(&at, "cccccccc-0000-4000-8000-000000000003"),
+            Err(OAuthAuthError::WrongSite)
+        );
+
+        // The control API narrows the next grant to one site.
+        env.control(
+            reqwest::Method::PUT,
+            "/next-sites",
+            json!({"cloud_ids": [SITE_B]}),
+        )
+        .await;
+        let (at2, _) = env.tokens().await;
+        let (_, list) = env.resources(&at2).await;
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert_eq!(list[0]["id"], SITE_B);
+        assert_eq!(
+            env.srv.authenticate(&at2, SITE_A),
+            Err(OAuthAuthError::WrongSite)
+        );
+        // ...and only the next one.
+        let (at3, _) = env.tokens().await;
+        assert_eq!(env.resources(&at3).await.1.as_array().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn access_token_expires_after_its_ttl() {
+        let env = start(config()).await;
+        env.control(
+            reqwest::Method::PUT,
+            "/settings",
+            json!({"access_token_ttl_secs": 60}),
+        )
+        .await;
+        let q = env.authorize(SCOPES, "s").await;
+        let (_, tok) = env.exchange(&q["code"]).await;
+        assert_eq!(tok["expires_in"], 60);
+        let at = tok["access_token"].as_str().unwrap().to_string();
+        assert!(env.srv.authenticate(&at, SITE_A).is_ok());
+        env.control(reqwest::Method::POST, "/advance", json!({"seconds": 61}))
+            .await;
+        assert_eq!(
+            env.srv.authenticate(&at, SITE_A),
+            Err(OAuthAuthError::Expired)
+        );
+        let (s, body) = env.resources(&at).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(body, json!({"code": 401, "message": "Unauthorized"}));
+        // A refresh brings a working token.
+        let (s, tok2) = env.refresh(tok["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(env
+            .srv
+            .authenticate(tok2["access_token"].as_str().unwrap(), SITE_A)
+            .is_ok());
+        assert_eq!(
+            env.srv.authenticate("nope", SITE_A),
+            Err(OAuthAuthError::Invalid)
+        );
+        assert_eq!(
+            OAuthServer::gateway_error(OAuthAuthError::ScopeMismatch).1["message"],
+            "Unauthorized; scope does not match"
+        );
+    }
+
+    #[tokio::test]
+    async fn expire_access_tokens_control_expires_current_tokens_only() {
+        let env = start(config()).await;
+        let (at, _) = env.tokens().await;
+        let r = env
+            .control(reqwest::Method::POST, "/expire-access-tokens", json!({}))
+            .await;
+        assert_eq!(r["expired"], 1);
+        assert_eq!(
+            env.srv.authenticate(&at, SITE_A),
+            Err(OAuthAuthError::Expired)
+        );
+        let (at2, _) = env.tokens().await;
+        assert!(env.srv.authenticate(&at2, SITE_A).is_ok());
+    }
+
+    #[tokio::test]
+    async fn denied_consent_redirects_with_access_denied_and_state() {
+        let env = start(config()).await;
+        env.control(reqwest::Method::POST, "/deny-next", json!({}))
+            .await;
+        let q = env.authorize(SCOPES, "xyz").await;
+        assert_eq!(q["error"], "access_denied");
+        assert_eq!(q["state"], "xyz");
+        assert!(!q.contains_key("code"));
+        // Only the next one is denied.
+        assert!(env.authorize(SCOPES, "xyz").await.contains_key("code"));
+        assert_eq!(env.srv.stats().authorize, 1);
+    }
+
+    #[tokio::test]
+    async fn authorize_validates_its_parameters() {
+        let env = start(config()).await;
+        let good = [
+            ("audience", AUDIENCE),
+            ("client_id", CLIENT),
+            ("scope", SCOPES),
+            ("redirect_uri", REDIRECT),
+            ("state", "s"),
+            ("response_type", "code"),
+            ("prompt", "consent"),
+        ];
+        let with = |k: &str, v: Option<&'static str>| -> Vec<(&'static str, &'static str)> {
+            good.iter()
+                .filter_map(|(gk, gv)| {
+                    if *gk == k {
+                        v.map(|v| (*gk, v))
+                    } else {
+                        Some((*gk, *gv))
+                    }
+                })
+                .collect()
+        };
+        // Client or redirect problems: no redirect at all.
+        for (k, v) in [
+            ("client_id", Some("someone-else")),
+            ("client_id", None),
+            ("redirect_uri", Some("http://127.0.0.1:9/evil")),
+            ("state", None),
+        ] {
+            let resp = env.authorize_with(&with(k, v)).await;
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{k}={v:?}");
+        }
+        // Other problems go back to the app.
+        for (k, v, err) in [
+            ("audience", None, "invalid_request"),
+            ("audience", Some("example.com"), "invalid_request"),
+            ("response_type", Some("token"), "unsupported_response_type"),
+            ("prompt", None, "invalid_request"),
+            (
+                "scope",
+                Some("read:jira-work fly:to-the-moon"),
+                "invalid_scope",
+            ),
+            ("scope", None, "invalid_scope"),
+        ] {
+            let resp = env.authorize_with(&with(k, v)).await;
+            assert_eq!(resp.status(), StatusCode::FOUND, "{k}={v:?}");
+            let q = query_of(resp.headers()[header::LOCATION].to_str().unwrap());
+            assert_eq!(q["error"], err, "{k}={v:?}");
+            assert_eq!(q["state"], "s");
+        }
+        assert_eq!(env.srv.stats().authorize, 0);
+        // Granular scopes are accepted.
+        let q = env
+            .authorize(
+                "read:issue-details:jira write:webhook:jira offline_access",
+                "g",
+            )
+            .await;
+        assert!(q.contains_key("code"));
+    }
+
+    #[tokio::test]
+    async fn revoking_an_account_kills_its_refresh_tokens() {
+        let env = start(config()).await;
+        let (at, rt) = env.tokens().await;
+        let r = env
+            .control(
+                reqwest::Method::POST,
+                "/revoke",
+                json!({"account_id": "acc-1"}),
+            )
+            .await;
+        assert_eq!(r["revoked_grants"], 1);
+        let (s, e) = env.refresh(&rt).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert_eq!(e["error"], "invalid_grant");
+        assert_eq!(
+            env.srv.authenticate(&at, SITE_A),
+            Err(OAuthAuthError::Invalid)
+        );
+        let overview = env.control(reqwest::Method::GET, "", json!({})).await;
+        assert_eq!(overview["grants"][0]["revoked"], true);
+        assert!(
+            !overview.to_string().contains(&rt),
+            "no token values in control output"
+        );
+    }
+
+    #[tokio::test]
+    async fn tokens_are_deterministic_under_a_seed_and_reset_restores_config() {
+        let a = start(config()).await;
+        let b = start(config()).await;
+        let (at_a, rt_a) = a.tokens().await;
+        let (at_b, rt_b) = b.tokens().await;
+        assert_eq!((at_a.clone(), rt_a), (at_b, rt_b));
+        a.control(
+            reqwest::Method::PUT,
+            "/settings",
+            json!({"access_token_ttl_secs": 5}),
+        )
+        .await;
+        a.control(reqwest::Method::POST, "/reset", json!({})).await;
+        assert_eq!(a.srv.stats(), OAuthStats::default());
+        assert_eq!(
+            a.srv.authenticate(&at_a, SITE_A),
+            Err(OAuthAuthError::Invalid)
+        );
+        assert_eq!(a.srv.scenario_json()["access_token_ttl_secs"], 3600);
+        assert_eq!(a.srv.scenario_json()["client_id"], CLIENT);
+        assert!(!format!("{:?}", config()).contains(SECRET));
+    }
 }
