@@ -531,7 +531,10 @@ impl WebhookHub {
             return Err(reject_field("url", "The webhook URL is invalid."));
         }
         let Some(list) = obj.get("webhooks").and_then(Value::as_array) else {
-            return Err(reject_field("webhooks", "The list of webhooks is required."));
+            return Err(reject_field(
+                "webhooks",
+                "The list of webhooks is required.",
+            ));
         };
         let mut st = self.shared.state.lock();
         let now_ms = st.now_ms();
@@ -674,7 +677,8 @@ impl WebhookHub {
         let mut page: Vec<&FailedRec> = Vec::new();
         for f in values {
             // Records with the same failure time are never split across pages.
-            if page.len() as u64 >= max && page.last().map(|l| l.failure_time) != Some(f.failure_time)
+            if page.len() as u64 >= max
+                && page.last().map(|l| l.failure_time) != Some(f.failure_time)
             {
                 break;
             }
@@ -767,7 +771,10 @@ impl WebhookHub {
     /// * `POST /reset` — forgets registrations, deliveries and settings.
     pub fn control_router(self: &Arc<Self>) -> Router {
         Router::new()
-            .route("/deliveries", get(ctl_deliveries).delete(ctl_clear_deliveries))
+            .route(
+                "/deliveries",
+                get(ctl_deliveries).delete(ctl_clear_deliveries),
+            )
             .route("/pending", get(ctl_pending))
             .route("/settings", get(ctl_get_settings).put(ctl_put_settings))
             .route("/admin", get(ctl_admin))
@@ -809,7 +816,10 @@ fn str_list(v: &Value) -> Option<Vec<String>> {
 
 fn webhook_ids(body: &Value) -> Result<Vec<u64>, SimReject> {
     let Some(arr) = body.get("webhookIds").and_then(Value::as_array) else {
-        return Err(reject_field("webhookIds", "The list of webhook IDs is required."));
+        return Err(reject_field(
+            "webhookIds",
+            "The list of webhook IDs is required.",
+        ));
     };
     arr.iter()
         .map(|v| {
@@ -819,7 +829,12 @@ fn webhook_ids(body: &Value) -> Result<Vec<u64>, SimReject> {
         .collect()
 }
 
-type DynParts = (Vec<String>, String, Option<Vec<String>>, Option<Vec<String>>);
+type DynParts = (
+    Vec<String>,
+    String,
+    Option<Vec<String>>,
+    Option<Vec<String>>,
+);
 
 fn parse_dynamic(item: &Value) -> Result<DynParts, Vec<String>> {
     let mut errors = Vec::new();
@@ -827,7 +842,13 @@ fn parse_dynamic(item: &Value) -> Result<DynParts, Vec<String>> {
         return Err(vec!["The webhook details are not a JSON object.".into()]);
     };
     for k in obj.keys() {
-        if !["events", "jqlFilter", "fieldIdsFilter", "issuePropertyKeysFilter"].contains(&k.as_str())
+        if ![
+            "events",
+            "jqlFilter",
+            "fieldIdsFilter",
+            "issuePropertyKeysFilter",
+        ]
+        .contains(&k.as_str())
         {
             errors.push(format!("Unrecognized field \"{k}\"."));
         }
@@ -846,7 +867,10 @@ fn parse_dynamic(item: &Value) -> Result<DynParts, Vec<String>> {
             }
         }
     }
-    let jql = obj.get("jqlFilter").and_then(Value::as_str).map(str::to_string);
+    let jql = obj
+        .get("jqlFilter")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     match &jql {
         None => errors.push("The JQL filter is required.".into()),
         Some(j) => {
@@ -975,7 +999,12 @@ fn admin_from_body(
             {
                 l
             }
-            _ => return Err(reject_field("events", "The events must be a list of event names.")),
+            _ => {
+                return Err(reject_field(
+                    "events",
+                    "The events must be a list of event names.",
+                ))
+            }
         },
         None => old.map(|o| o.events.clone()).unwrap_or_default(),
     };
@@ -1195,11 +1224,7 @@ fn finish(shared: &Shared, seq: u64, state: DeliveryState, error: Option<&str>) 
                     failed = Some(FailedRec {
                         client_id: client_id.clone(),
                         identifier: d.identifier.clone(),
-                        body: d
-                            .body
-                            .as_ref()
-                            .map(|b| b.to_string())
-                            .unwrap_or_default(),
+                        body: d.body.as_ref().map(|b| b.to_string()).unwrap_or_default(),
                         url: d.url.clone(),
                         failure_time: now_ms,
                     });
@@ -1393,7 +1418,14 @@ impl JqlCheck {
         }
         let lower = field.to_ascii_lowercase();
         let supported = [
-            "issuekey", "key", "project", "issuetype", "type", "status", "assignee", "reporter",
+            "issuekey",
+            "key",
+            "project",
+            "issuetype",
+            "type",
+            "status",
+            "assignee",
+            "reporter",
         ]
         .contains(&lower.as_str())
             || (lower.starts_with("cf[") && lower.ends_with(']'))
@@ -1517,7 +1549,8 @@ async fn ctl_deliveries(
 async fn ctl_clear_deliveries(State(hub): State<Arc<WebhookHub>>) -> Reply {
     let mut st = hub.shared.state.lock();
     let before = st.deliveries.len();
-    st.deliveries.retain(|_, d| d.state == DeliveryState::Pending);
+    st.deliveries
+        .retain(|_, d| d.state == DeliveryState::Pending);
     let removed = before - st.deliveries.len();
     (StatusCode::OK, Json(json!({"removed": removed})))
 }
@@ -1669,4 +1702,630 @@ async fn ctl_failed(State(hub): State<Arc<WebhookHub>>) -> Reply {
 async fn ctl_reset(State(hub): State<Arc<WebhookHub>>) -> Reply {
     hub.reset();
     (StatusCode::OK, Json(json!({"reset": true})))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    use sha2::Digest;
+    use std::sync::atomic::AtomicUsize;
+
+    const APP: &str = "app-client";
+    const APP_SECRET: &str = "app-client-secret";
+    const WAIT: Duration = Duration::from_secs(10);
+
+    struct Received {
+        path: String,
+        headers: HeaderMap,
+        body: Bytes,
+    }
+
+    #[derive(Clone)]
+    struct Receiver {
+        got: Arc<Mutex<Vec<Received>>>,
+        fail_first: Arc<AtomicUsize>,
+        fail_status: u16,
+    }
+
+    /// An HTTP receiver on 127.0.0.1:0 that answers `fail_status` to its first
+    /// `fail_first` requests and 200 afterwards.
+    async fn receiver(fail_first: usize, fail_status: u16) -> (String, Receiver) {
+        let r = Receiver {
+            got: Arc::new(Mutex::new(Vec::new())),
+            fail_first: Arc::new(AtomicUsize::new(fail_first)),
+            fail_status,
+        };
+        let handler = |State(r): State<Receiver>,
+                       uri: axum::http::Uri,
+                       headers: HeaderMap,
+                       body: Bytes| async move {
+            r.got.lock().push(Received {
+                path: uri.path().to_string(),
+                headers,
+                body,
+            });
+            let fail = r
+                .fail_first
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if fail {
+                StatusCode::from_u16(r.fail_status).unwrap()
+            } else {
+                StatusCode::OK
+            }
+        };
+        let app = Router::new()
+            .route("/{*rest}", post(handler))
+            .with_state(r.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}"), r)
+    }
+
+    async fn control(hub: &Arc<WebhookHub>) -> String {
+        let app = Router::new().nest("/_sim/webhooks", hub.control_router());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/_sim/webhooks")
+    }
+
+    fn hub() -> Arc<WebhookHub> {
+        let hub = WebhookHub::new();
+        hub.register_app(APP, APP_SECRET);
+        hub.set_site("http://127.0.0.1:1", "cloud-1");
+        hub
+    }
+
+    fn issue_event(event: &str, key: &str, project: &str) -> WebhookEvent {
+        WebhookEvent {
+            event: event.into(),
+            body: json!({
+                "timestamp": 1_790_000_000_000_i64,
+                "webhookEvent": event,
+                "issue_event_type_name": "issue_generic",
+                "user": {"accountId": "acc-9", "displayName": "Ann"},
+                "issue": {"id": "10001", "key": key, "fields": {"project": {"id": "100", "key": project}}},
+                "changelog": {"id": "5", "items": [{"field": "status", "fieldtype": "jira", "fieldId": "status",
+                    "from": "1", "fromString": "To Do", "to": "3", "toString": "In Progress"}]},
+            }),
+        }
+    }
+
+    /// The core's JQL evaluation for an issue of `project`, reduced to what these tests
+    /// register.
+    fn project_is(project: &'static str) -> impl Fn(&str) -> bool {
+        move |jql: &str| {
+            jql == format!("project = {project}") || jql == format!("project IN ({project}, ZZZ)")
+        }
+    }
+
+    /// HMAC-SHA256 written out from RFC 2104, independent of the `hmac` crate.
+    fn reference_hmac(key: &[u8], msg: &[u8]) -> String {
+        let mut k = [0u8; 64];
+        if key.len() > 64 {
+            k[..32].copy_from_slice(&Sha256::digest(key));
+        } else {
+            k[..key.len()].copy_from_slice(key);
+        }
+        let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
+        let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
+        let inner = Sha256::digest([ipad.as_slice(), msg].concat());
+        hex::encode(Sha256::digest([opad.as_slice(), inner.as_slice()].concat()))
+    }
+
+    #[test]
+    fn reference_hmac_matches_rfc_4231() {
+        assert_eq!(
+            reference_hmac(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[tokio::test]
+    async fn admin_webhook_delivers_signed_body_to_matching_hooks_only() {
+        let (url, rx) = receiver(0, 500).await;
+        let hub = hub();
+        let secret = "s3cr3t-value";
+        let created = hub
+            .admin_create(&json!({
+                "name": "signed", "url": format!("{url}/hook/${{issue.key}}"),
+                "events": ["jira:issue_updated"],
+                "filters": {"issue-related-events-section": "project = ALPHA"},
+                "excludeBody": false, "secret": secret,
+            }))
+            .unwrap();
+        assert!(created.get("secret").is_none(), "the secret is write-once");
+        assert_eq!(
+            created["self"],
+            "http://127.0.0.1:1/rest/webhooks/1.0/webhook/1"
+        );
+        assert_eq!(
+            created["filters"]["issue-related-events-section"],
+            "project = ALPHA"
+        );
+        hub.admin_create(&json!({
+            "name": "other project", "url": format!("{url}/other"),
+            "events": ["jira:issue_updated"],
+            "filters": {"issue-related-events-section": "project = BETA"},
+        }))
+        .unwrap();
+        hub.admin_create(&json!({
+            "name": "bodiless", "url": format!("{url}/nobody"),
+            "events": ["jira:issue_updated"], "excludeBody": true,
+        }))
+        .unwrap();
+        hub.admin_create(&json!({
+            "name": "created only", "url": format!("{url}/created"),
+            "events": ["jira:issue_created"],
+        }))
+        .unwrap();
+
+        hub.publish(
+            issue_event("jira:issue_updated", "ALPHA-7", "ALPHA"),
+            &project_is("ALPHA"),
+        );
+        assert!(hub.wait_idle(WAIT).await);
+        let got = rx.got.lock();
+        let mut paths: Vec<&str> = got.iter().map(|r| r.path.as_str()).collect();
+        paths.sort_unstable();
+        assert_eq!(paths, vec!["/hook/ALPHA-7", "/nobody"]);
+
+        let signed = got.iter().find(|r| r.path == "/hook/ALPHA-7").unwrap();
+        let header = signed.headers["x-hub-signature"].to_str().unwrap();
+        let (method, sig) = header.split_once('=').unwrap();
+        assert_eq!(method, "sha256");
+        assert_eq!(sig, reference_hmac(secret.as_bytes(), &signed.body));
+        let body: Value = serde_json::from_slice(&signed.body).unwrap();
+        assert_eq!(body["issue"]["key"], "ALPHA-7");
+        assert!(body.get("matchedWebhookIds").is_none());
+        assert!(signed
+            .headers
+            .contains_key("x-atlassian-webhook-identifier"));
+        assert!(!signed.headers.contains_key("x-atlassian-webhook-retry"));
+
+        let bodiless = got.iter().find(|r| r.path == "/nobody").unwrap();
+        assert!(bodiless.body.is_empty());
+        assert!(!bodiless.headers.contains_key("x-hub-signature"));
+    }
+
+    #[tokio::test]
+    async fn admin_crud_and_validation() {
+        let hub = hub();
+        let e = hub
+            .admin_create(&json!({"url": "http://127.0.0.1:9/x"}))
+            .unwrap_err();
+        assert_eq!(e.0, 400);
+        assert!(e.1["errors"]["name"].is_string());
+        let e = hub
+            .admin_create(&json!({"name": "n", "url": "not a url"}))
+            .unwrap_err();
+        assert_eq!(e.0, 400);
+        let a = hub
+            .admin_create(&json!({"name": "a", "url": "http://127.0.0.1:9/a", "events": ["jira:issue_created"]}))
+            .unwrap();
+        assert_eq!(a["enabled"], true);
+        let updated = hub
+            .admin_update(1, &json!({"enabled": false, "events": ["comment_created"]}))
+            .unwrap();
+        assert_eq!(updated["name"], "a");
+        assert_eq!(updated["enabled"], false);
+        assert_eq!(updated["events"], json!(["comment_created"]));
+        assert_eq!(hub.admin_get(1).unwrap()["enabled"], false);
+        assert_eq!(hub.admin_list().as_array().unwrap().len(), 1);
+        hub.admin_delete(1).unwrap();
+        assert_eq!(hub.admin_get(1).unwrap_err().0, 404);
+        assert_eq!(hub.admin_delete(1).unwrap_err().0, 404);
+        assert_eq!(hub.admin_update(1, &json!({})).unwrap_err().0, 404);
+    }
+
+    fn reg(jql: &str, events: &[&str]) -> Value {
+        json!({"events": events, "jqlFilter": jql})
+    }
+
+    #[tokio::test]
+    async fn dynamic_registration_limits_and_refused_events() {
+        let hub = hub();
+        let url = "http://127.0.0.1:9/jira";
+        let mut hooks: Vec<Value> = (0..6)
+            .map(|_| reg("project = ALPHA", &["jira:issue_updated"]))
+            .collect();
+        hooks.insert(
+            1,
+            reg(
+                "project = ALPHA",
+                &["worklog_created", "jira:issue_created"],
+            ),
+        );
+        hooks.insert(2, reg("watchCount > 2", &["jira:issue_created"]));
+        let out = hub
+            .dynamic_register(APP, "acc-1", &json!({"url": url, "webhooks": hooks}))
+            .unwrap();
+        let res = out["webhookRegistrationResult"].as_array().unwrap();
+        assert_eq!(res.len(), 8, "one result per element, same order");
+        assert!(res[0]["createdWebhookId"].is_u64());
+        let worklog_err = res[1]["errors"][0].as_str().unwrap();
+        assert!(worklog_err.contains("worklog_created"), "{worklog_err}");
+        assert_eq!(res[2]["errors"][0], "The clause watchCount is unsupported");
+        let created = res
+            .iter()
+            .filter(|r| r.get("createdWebhookId").is_some())
+            .count();
+        assert_eq!(created, DYNAMIC_LIMIT_PER_USER);
+        assert!(res[7]["errors"][0].as_str().unwrap().contains("limit"));
+
+        // Another user of the same app has their own allowance.
+        let other = hub
+            .dynamic_register(
+                APP,
+                "acc-2",
+                &json!({"url": url, "webhooks": [reg("project IN (ALPHA, BETA)", &["comment_created"])]}),
+            )
+            .unwrap();
+        assert!(other["webhookRegistrationResult"][0]["createdWebhookId"].is_u64());
+
+        // One delivery URL per app.
+        let e = hub
+            .dynamic_register(
+                APP,
+                "acc-2",
+                &json!({"url": "http://127.0.0.1:9/else", "webhooks": [reg("project = A", &["jira:issue_created"])]}),
+            )
+            .unwrap_err();
+        assert_eq!(e.0, 400);
+        // Malformed bodies.
+        assert_eq!(
+            hub.dynamic_register(APP, "acc-1", &json!({"webhooks": []}))
+                .unwrap_err()
+                .0,
+            400
+        );
+
+        let page = hub.dynamic_list(APP, 0, 100);
+        assert_eq!(page["total"], 6);
+        assert_eq!(page["isLast"], true);
+        let first = &page["values"][0];
+        assert_eq!(first["url"], url);
+        assert_eq!(first["jqlFilter"], "project = ALPHA");
+        let expires = first["expirationDate"].as_i64().unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        assert!(expires > now + 29 * 24 * 3600 * 1000, "30-day expiry");
+        let small = hub.dynamic_list(APP, 2, 3);
+        assert_eq!(small["values"].as_array().unwrap().len(), 3);
+        assert_eq!(small["isLast"], false);
+        assert!(small["nextPage"].as_str().unwrap().contains("startAt=5"));
+        assert_eq!(hub.dynamic_list("other-app", 0, 100)["total"], 0);
+
+        // Delete ignores other apps' ids; a missing list is a 400.
+        let id = first["id"].as_u64().unwrap();
+        hub.dynamic_delete("other-app", &json!({"webhookIds": [id]}))
+            .unwrap();
+        assert_eq!(hub.dynamic_list(APP, 0, 100)["total"], 6);
+        hub.dynamic_delete(APP, &json!({"webhookIds": [id]}))
+            .unwrap();
+        assert_eq!(hub.dynamic_list(APP, 0, 100)["total"], 5);
+        assert_eq!(hub.dynamic_delete(APP, &json!({})).unwrap_err().0, 400);
+        // Freed a slot for acc-1.
+        let again = hub
+            .dynamic_register(
+                APP,
+                "acc-1",
+                &json!({"url": url, "webhooks": [reg("status = Done", &["jira:issue_deleted"])]}),
+            )
+            .unwrap();
+        assert!(again["webhookRegistrationResult"][0]["createdWebhookId"].is_u64());
+    }
+
+    #[tokio::test]
+    async fn dynamic_webhooks_expire_unless_refreshed_and_deliveries_carry_a_jwt() {
+        let (url, rx) = receiver(0, 500).await;
+        let hub = hub();
+        let ctl = control(&hub).await;
+        let http = reqwest::Client::new();
+        let s: Value = http
+            .put(format!("{ctl}/settings"))
+            .json(&json!({"dynamic_expiry_secs": 60}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(s["dynamic_expiry_secs"], 60);
+        let out = hub
+            .dynamic_register(
+                APP,
+                "acc-1",
+                &json!({"url": format!("{url}/in"), "webhooks": [
+                    reg("project = ALPHA", &["jira:issue_updated"]),
+                    reg("project IN (ALPHA, ZZZ)", &["jira:issue_updated"]),
+                ]}),
+            )
+            .unwrap();
+        let id1 = out["webhookRegistrationResult"][0]["createdWebhookId"]
+            .as_u64()
+            .unwrap();
+        let id2 = out["webhookRegistrationResult"][1]["createdWebhookId"]
+            .as_u64()
+            .unwrap();
+
+        http.post(format!("{ctl}/advance"))
+            .json(&json!({"seconds": 30}))
+            .send()
+            .await
+            .unwrap();
+        let before = hub.dynamic_list(APP, 0, 100)["values"][0]["expirationDate"]
+            .as_i64()
+            .unwrap();
+        let refreshed = hub
+            .dynamic_refresh(APP, &json!({"webhookIds": [id1, 999_999]}))
+            .unwrap();
+        let after = refreshed["expirationDate"].as_i64().unwrap();
+        assert!(after > before, "refresh extends the life");
+        hub.advance_clock(Duration::from_secs(45));
+        let page = hub.dynamic_list(APP, 0, 100);
+        assert_eq!(page["total"], 1, "the unrefreshed webhook expired");
+        assert_eq!(page["values"][0]["id"], id1);
+
+        hub.publish(
+            issue_event("jira:issue_updated", "ALPHA-1", "ALPHA"),
+            &project_is("ALPHA"),
+        );
+        assert!(hub.wait_idle(WAIT).await);
+        let got = rx.got.lock();
+        assert_eq!(got.len(), 1);
+        let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+        assert_eq!(body["matchedWebhookIds"], json!([id1]));
+        assert_ne!(id1, id2);
+        let auth = got[0].headers["authorization"].to_str().unwrap();
+        let token = auth.strip_prefix("Bearer ").unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.set_audience(&[APP]);
+        let claims = jsonwebtoken::decode::<Value>(
+            token,
+            &jsonwebtoken::DecodingKey::from_secret(APP_SECRET.as_bytes()),
+            &validation,
+        )
+        .unwrap()
+        .claims;
+        assert_eq!(claims["iss"], "cloud-1");
+        assert_eq!(claims["sub"], "acc-1");
+        assert!(jsonwebtoken::decode::<Value>(
+            token,
+            &jsonwebtoken::DecodingKey::from_secret(b"wrong secret"),
+            &validation,
+        )
+        .is_err());
+
+        // Expired webhooks cannot be refreshed back to life.
+        let r = hub
+            .dynamic_refresh(APP, &json!({"webhookIds": [id2]}))
+            .unwrap();
+        assert!(r["expirationDate"].is_i64());
+        assert_eq!(hub.dynamic_list(APP, 0, 100)["total"], 1);
+    }
+
+    #[tokio::test]
+    async fn dynamic_filters_on_fields_and_property_keys() {
+        let (url, rx) = receiver(0, 500).await;
+        let hub = hub();
+        hub.dynamic_register(
+            APP,
+            "acc-1",
+            &json!({"url": format!("{url}/in"), "webhooks": [
+                {"events": ["jira:issue_updated"], "jqlFilter": "project = ALPHA", "fieldIdsFilter": ["summary"]},
+                {"events": ["jira:issue_updated"], "jqlFilter": "project = ALPHA", "fieldIdsFilter": ["status"]},
+                {"events": ["issue_property_set"], "jqlFilter": "project = ALPHA", "issuePropertyKeysFilter": ["mine"]},
+            ]}),
+        )
+        .unwrap();
+        hub.publish(
+            issue_event("jira:issue_updated", "ALPHA-2", "ALPHA"),
+            &project_is("ALPHA"),
+        );
+        let mut prop = issue_event("issue_property_set", "ALPHA-2", "ALPHA");
+        prop.body["property"] = json!({"key": "theirs", "value": 1});
+        hub.publish(prop.clone(), &project_is("ALPHA"));
+        prop.body["property"] = json!({"key": "mine", "value": 1});
+        hub.publish(prop, &project_is("ALPHA"));
+        // Another project: no match.
+        hub.publish(
+            issue_event("jira:issue_updated", "BETA-2", "BETA"),
+            &project_is("BETA"),
+        );
+        assert!(hub.wait_idle(WAIT).await);
+        let got = rx.got.lock();
+        let bodies: Vec<Value> = got
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        assert_eq!(bodies.len(), 2, "{bodies:?}");
+        let upd = bodies
+            .iter()
+            .find(|b| b["webhookEvent"] == "jira:issue_updated")
+            .unwrap();
+        assert_eq!(upd["matchedWebhookIds"], json!([10001]));
+        let p = bodies
+            .iter()
+            .find(|b| b["webhookEvent"] == "issue_property_set")
+            .unwrap();
+        assert_eq!(p["matchedWebhookIds"], json!([10002]));
+    }
+
+    #[tokio::test]
+    async fn retries_keep_the_identifier_after_a_receiver_fails_twice() {
+        let (url, rx) = receiver(2, 503).await;
+        let hub = hub();
+        let ctl = control(&hub).await;
+        hub.admin_create(
+            &json!({"name": "r", "url": format!("{url}/r"), "events": ["jira:issue_created"]}),
+        )
+        .unwrap();
+        hub.publish(issue_event("jira:issue_created", "A-1", "A"), &|_| true);
+        // Wait for quiescence through the control API, without sleeping.
+        let p: Value = reqwest::get(format!("{ctl}/pending?wait_ms=10000"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(p, json!({"pending": 0, "idle": true}));
+        let ids = {
+            let got = rx.got.lock();
+            assert_eq!(got.len(), 3);
+            let ids: Vec<String> = got
+                .iter()
+                .map(|r| {
+                    r.headers["x-atlassian-webhook-identifier"]
+                        .to_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect();
+            assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+            assert_eq!(ids[0].len(), 36);
+            let retries: Vec<Option<&str>> = got
+                .iter()
+                .map(|r| {
+                    r.headers
+                        .get("x-atlassian-webhook-retry")
+                        .map(|v| v.to_str().unwrap())
+                })
+                .collect();
+            assert_eq!(retries, vec![None, Some("1"), Some("2")]);
+            ids
+        };
+
+        let log: Value = reqwest::get(format!("{ctl}/deliveries"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(log["total"], 1);
+        let d = &log["deliveries"][0];
+        assert_eq!(d["state"], "delivered");
+        assert_eq!(d["identifier"], ids[0]);
+        let statuses: Vec<Value> = d["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["status"].clone())
+            .collect();
+        assert_eq!(statuses, vec![json!(503), json!(503), json!(200)]);
+    }
+
+    #[tokio::test]
+    async fn exhausted_retries_land_in_the_failed_list_and_4xx_is_not_retried() {
+        let (url, rx) = receiver(usize::MAX, 500).await;
+        let (url4, rx4) = receiver(usize::MAX, 400).await;
+        let hub = hub();
+        hub.set_retry_delays(vec![Duration::from_millis(1); 5]);
+        hub.dynamic_register(
+            APP,
+            "acc-1",
+            &json!({"url": format!("{url}/in"), "webhooks": [reg("project = A", &["comment_created"])]}),
+        )
+        .unwrap();
+        hub.admin_create(
+            &json!({"name": "bad", "url": format!("{url4}/x"), "events": ["comment_created"]}),
+        )
+        .unwrap();
+        hub.publish(issue_event("comment_created", "A-1", "A"), &project_is("A"));
+        assert!(hub.wait_idle(WAIT).await);
+        assert_eq!(rx.got.lock().len(), 6, "first attempt and five retries");
+        assert_eq!(rx4.got.lock().len(), 1, "400 is final");
+        let failed = hub.dynamic_failed(APP, 100, None);
+        let values = failed["values"].as_array().unwrap();
+        assert_eq!(values.len(), 1);
+        let ident = rx.got.lock()[0].headers["x-atlassian-webhook-identifier"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(values[0]["id"], ident);
+        assert_eq!(values[0]["url"], format!("{url}/in"));
+        let body: Value = serde_json::from_str(values[0]["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["issue"]["key"], "A-1");
+        let t = values[0]["failureTime"].as_i64().unwrap();
+        assert!(failed["next"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("failedAfter={t}")));
+        assert_eq!(hub.dynamic_failed(APP, 100, Some(t))["values"], json!([]));
+        assert_eq!(hub.dynamic_failed("other", 100, None)["values"], json!([]));
+        let states: Vec<Value> = hub
+            .deliveries()
+            .iter()
+            .map(|d| d["state"].clone())
+            .collect();
+        assert_eq!(states, vec![json!("failed"), json!("failed")]);
+    }
+
+    #[tokio::test]
+    async fn switched_off_deliveries_send_nothing() {
+        let (url, rx) = receiver(0, 500).await;
+        let hub = hub();
+        let ctl = control(&hub).await;
+        hub.admin_create(
+            &json!({"name": "r", "url": format!("{url}/r"), "events": ["jira:issue_created"]}),
+        )
+        .unwrap();
+        let http = reqwest::Client::new();
+        http.put(format!("{ctl}/settings"))
+            .json(&json!({"enabled": false}))
+            .send()
+            .await
+            .unwrap();
+        hub.publish(issue_event("jira:issue_created", "A-1", "A"), &|_| true);
+        assert_eq!(hub.pending_count(), 0);
+        assert!(hub.deliveries().is_empty());
+        hub.set_enabled(true);
+        hub.publish(issue_event("jira:issue_created", "A-2", "A"), &|_| true);
+        assert!(hub.wait_idle(WAIT).await);
+        let got = rx.got.lock();
+        assert_eq!(got.len(), 1);
+        let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+        assert_eq!(body["issue"]["key"], "A-2");
+        drop(got);
+        hub.reset();
+        assert!(hub.deliveries().is_empty());
+        assert_eq!(hub.admin_list(), json!([]));
+    }
+
+    #[test]
+    fn dynamic_jql_subset() {
+        for ok in [
+            "project = PROJ",
+            "project IN (PROJ, EXP) AND status = done",
+            "issuetype = Bug OR (assignee != currentUser() AND reporter = \"a b\")",
+            "issueKey NOT IN (A-1, A-2)",
+            "NOT project = X",
+            "cf[10014] = \"epic\"",
+            "issue.property[mine].flag = true",
+        ] {
+            assert!(validate_dynamic_jql(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            validate_dynamic_jql("watchCount > 2").unwrap_err(),
+            "The clause watchCount is unsupported"
+        );
+        for bad in [
+            "",
+            "summary ~ foo",
+            "project ~ foo",
+            "project > 1",
+            "project = A ORDER BY key",
+            "(project = A",
+            "project IN (A, B",
+            "project =",
+            "updated >= -1d",
+        ] {
+            assert!(validate_dynamic_jql(bad).is_err(), "{bad}");
+        }
+    }
 }
