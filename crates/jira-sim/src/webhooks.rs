@@ -23,7 +23,7 @@
 //! (see [`WebhookHub::set_site`]).
 //!
 //! Additions to the documented interface: [`WebhookHub::register_app`],
-//! [`WebhookHub::set_site`], [`WebhookHub::pending_count`], [`WebhookHub::wait_idle`],
+//! [`WebhookHub::set_app_owner`], [`WebhookHub::set_site`], [`WebhookHub::pending_count`], [`WebhookHub::wait_idle`],
 //! [`WebhookHub::set_enabled`], [`WebhookHub::set_retry_delays`],
 //! [`WebhookHub::set_dynamic_expiry`], [`WebhookHub::advance_clock`],
 //! [`WebhookHub::deliveries`], [`validate_dynamic_jql`].
@@ -192,6 +192,8 @@ struct HubState {
     next_dynamic: u64,
     /// client id -> client secret (kept across resets: it is configuration).
     apps: HashMap<String, String>,
+    /// client id -> owner account of a non-public app (kept across resets).
+    owners: HashMap<String, String>,
     base_url: String,
     cloud_id: String,
     settings: Settings,
@@ -218,6 +220,11 @@ impl HubState {
     }
 }
 
+/// Delivery requests in flight at once (the others queue).
+const MAX_IN_FLIGHT: usize = 32;
+/// How long `GET /rest/api/3/webhook/failed` remembers a failure (Jira: 72 hours).
+const FAILED_KEEP_MS: i64 = 72 * 3600 * 1000;
+
 /// Maximum number of deliveries kept in the log; the oldest finished ones go first.
 const LOG_CAP: usize = 50_000;
 
@@ -226,6 +233,8 @@ struct Shared {
     pending: AtomicU64,
     idle: tokio::sync::Notify,
     client: OnceLock<reqwest::Client>,
+    /// Bounds the requests in flight, as Jira's sender does.
+    slots: tokio::sync::Semaphore,
 }
 
 /// Webhook registrations of one site and their delivery.
@@ -286,6 +295,7 @@ impl WebhookHub {
             dynamic: BTreeMap::new(),
             next_dynamic: 10000,
             apps: HashMap::new(),
+            owners: HashMap::new(),
             base_url: "http://127.0.0.1".into(),
             cloud_id: String::new(),
             settings: Settings::default(),
@@ -300,6 +310,7 @@ impl WebhookHub {
                 pending: AtomicU64::new(0),
                 idle: tokio::sync::Notify::new(),
                 client: OnceLock::new(),
+                slots: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
             }),
         })
     }
@@ -312,6 +323,17 @@ impl WebhookHub {
             .lock()
             .apps
             .insert(client_id.to_string(), client_secret.to_string());
+    }
+
+    /// Marks an OAuth app as non-public (addition): as in Jira, its dynamic webhooks
+    /// are only delivered when the registering user is the app owner. `None` makes the
+    /// app public (the default). Kept across [`reset`](Self::reset).
+    pub fn set_app_owner(&self, client_id: &str, owner_account_id: Option<&str>) {
+        let mut st = self.shared.state.lock();
+        match owner_account_id {
+            Some(o) => st.owners.insert(client_id.to_string(), o.to_string()),
+            None => st.owners.remove(client_id),
+        };
     }
 
     /// The site this hub serves (addition): `base_url` for `self`/`next` links (e.g.
@@ -386,6 +408,12 @@ impl WebhookHub {
                 .dynamic
                 .values()
                 .filter(|h| h.expires_ms > now_ms && h.events.iter().any(|e| e == &ev.event))
+                // Non-public apps only get webhooks their owner registered.
+                .filter(|h| {
+                    st.owners
+                        .get(&h.client_id)
+                        .is_none_or(|owner| *owner == h.account_id)
+                })
                 .cloned()
                 .collect();
             (admin, dynamic, now_ms)
@@ -663,6 +691,7 @@ impl WebhookHub {
     /// operation to Connect apps; the core decides whether to answer 403 instead.
     pub fn dynamic_failed(&self, client_id: &str, max_results: u64, after: Option<i64>) -> Value {
         let st = self.shared.state.lock();
+        let now_ms = st.now_ms();
         let max = if max_results == 0 {
             100
         } else {
@@ -672,6 +701,7 @@ impl WebhookHub {
             .failed
             .iter()
             .filter(|f| f.client_id == client_id && after.is_none_or(|a| f.failure_time > a))
+            .filter(|f| f.failure_time > now_ms - FAILED_KEEP_MS)
             .collect();
         values.sort_by_key(|f| f.failure_time);
         let mut page: Vec<&FailedRec> = Vec::new();
@@ -768,6 +798,8 @@ impl WebhookHub {
     /// * `POST /dynamic/expire` — `{"webhookIds": [..]}` (absent: all) expire now;
     /// * `POST /advance` — `{"seconds": n}` moves the hub clock forward;
     /// * `GET /failed` — deliveries that exhausted their retries;
+    /// * `PUT /app-owner` — `{"client_id", "owner_account_id": "…" | null}`: a
+    ///   non-public app only gets webhooks registered by its owner;
     /// * `POST /reset` — forgets registrations, deliveries and settings.
     pub fn control_router(self: &Arc<Self>) -> Router {
         Router::new()
@@ -782,6 +814,7 @@ impl WebhookHub {
             .route("/dynamic/expire", post(ctl_expire))
             .route("/advance", post(ctl_advance))
             .route("/failed", get(ctl_failed))
+            .route("/app-owner", axum::routing::put(ctl_app_owner))
             .route("/reset", post(ctl_reset))
             .with_state(self.clone())
     }
@@ -1132,7 +1165,7 @@ fn retriable(status: u16) -> bool {
 async fn run_delivery(shared: Arc<Shared>, job: Job) {
     let mut retry: u32 = 0;
     loop {
-        let (identifier, timeout, delays, now_ms) = {
+        let (identifier, timeout, delays) = {
             let st = shared.state.lock();
             let Some(d) = st.deliveries.get(&job.seq) else {
                 // Forgotten by a reset: stop quietly.
@@ -1144,7 +1177,6 @@ async fn run_delivery(shared: Arc<Shared>, job: Job) {
                 d.identifier.clone(),
                 st.settings.timeout,
                 st.settings.retry_delays.clone(),
-                st.now_ms(),
             )
         };
         let mut req = client(&shared)
@@ -1161,11 +1193,15 @@ async fn run_delivery(shared: Arc<Shared>, job: Job) {
             req = req.header("X-Hub-Signature", hub_signature(secret, &job.body));
         }
         if let Some(jwt) = &job.jwt {
-            if let Some(token) = jwt.token(now_ms / 1000) {
+            // Receivers check `exp` against their own clock: use the real one.
+            if let Some(token) = jwt.token(chrono::Utc::now().timestamp()) {
                 req = req.header("Authorization", format!("Bearer {token}"));
             }
         }
-        let (status, error) = match req.send().await {
+        let permit = shared.slots.acquire().await.ok();
+        let sent = req.send().await;
+        drop(permit);
+        let (status, error) = match sent {
             Ok(resp) => (Some(resp.status().as_u16()), None),
             Err(e) => (
                 None,
@@ -1697,6 +1733,22 @@ async fn ctl_failed(State(hub): State<Arc<WebhookHub>>) -> Reply {
         })
         .collect();
     (StatusCode::OK, Json(Value::Array(list)))
+}
+
+async fn ctl_app_owner(State(hub): State<Arc<WebhookHub>>, Json(body): Json<Value>) -> Reply {
+    let Some(client_id) = body.get("client_id").and_then(Value::as_str) else {
+        return ctl_bad("client_id is required");
+    };
+    let owner = match body.get("owner_account_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => return ctl_bad("owner_account_id must be a string or null"),
+    };
+    hub.set_app_owner(client_id, owner);
+    (
+        StatusCode::OK,
+        Json(json!({"client_id": client_id, "owner_account_id": owner})),
+    )
 }
 
 async fn ctl_reset(State(hub): State<Arc<WebhookHub>>) -> Reply {
@@ -2295,6 +2347,51 @@ mod tests {
         hub.reset();
         assert!(hub.deliveries().is_empty());
         assert_eq!(hub.admin_list(), json!([]));
+    }
+
+    #[tokio::test]
+    async fn non_public_app_only_gets_webhooks_its_owner_registered() {
+        let (url, rx) = receiver(0, 500).await;
+        let hub = hub();
+        let ctl = control(&hub).await;
+        let mut ids = Vec::new();
+        for account in ["owner", "someone"] {
+            let out = hub
+                .dynamic_register(
+                    APP,
+                    account,
+                    &json!({"url": format!("{url}/in"), "webhooks": [reg("project = A", &["jira:issue_created"])]}),
+                )
+                .unwrap();
+            ids.push(out["webhookRegistrationResult"][0]["createdWebhookId"].clone());
+        }
+        let r = reqwest::Client::new()
+            .put(format!("{ctl}/app-owner"))
+            .json(&json!({"client_id": APP, "owner_account_id": "owner"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        hub.publish(
+            issue_event("jira:issue_created", "A-1", "A"),
+            &project_is("A"),
+        );
+        assert!(hub.wait_idle(WAIT).await);
+        hub.set_app_owner(APP, None);
+        hub.publish(
+            issue_event("jira:issue_created", "A-2", "A"),
+            &project_is("A"),
+        );
+        assert!(hub.wait_idle(WAIT).await);
+        let got = rx.got.lock();
+        let matched: Vec<(Value, Value)> = got
+            .iter()
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+            .map(|b| (b["issue"]["key"].clone(), b["matchedWebhookIds"].clone()))
+            .collect();
+        assert_eq!(matched.len(), 2);
+        assert!(matched.contains(&(json!("A-1"), json!([ids[0]]))));
+        assert!(matched.contains(&(json!("A-2"), json!([ids[0], ids[1]]))));
     }
 
     #[test]
