@@ -26,7 +26,8 @@
 //! [`WebhookHub::set_app_owner`], [`WebhookHub::set_site`], [`WebhookHub::pending_count`], [`WebhookHub::wait_idle`],
 //! [`WebhookHub::set_enabled`], [`WebhookHub::set_retry_delays`],
 //! [`WebhookHub::set_dynamic_expiry`], [`WebhookHub::advance_clock`],
-//! [`WebhookHub::deliveries`], [`validate_dynamic_jql`].
+//! [`WebhookHub::deliveries`], [`WebhookHub::stats_json`], [`validate_dynamic_jql`],
+//! [`hub_signature`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -373,6 +374,21 @@ impl WebhookHub {
     pub fn advance_clock(&self, by: Duration) {
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX / 2);
         self.shared.state.lock().settings.clock_offset_ms += ms;
+    }
+
+    /// Counts for `GET /_sim/stats` (addition): registrations and deliveries by state.
+    pub fn stats_json(&self) -> Value {
+        let st = self.shared.state.lock();
+        let count = |s: DeliveryState| st.deliveries.values().filter(|d| d.state == s).count();
+        json!({
+            "admin_webhooks": st.admin.len(),
+            "dynamic_webhooks": st.dynamic.len(),
+            "delivered": count(DeliveryState::Delivered),
+            "failed": count(DeliveryState::Failed),
+            "pending": self.pending_count(),
+            "dropped": st.dropped,
+            "attempts": st.deliveries.values().map(|d| d.attempts.len()).sum::<usize>(),
+        })
     }
 
     /// The deliveries log, oldest first, as `GET /_sim/webhooks/deliveries` shows it.
@@ -1784,7 +1800,7 @@ mod tests {
     }
 
     /// An HTTP receiver on 127.0.0.1:0 that answers `fail_status` to its first
-    /// `fail_first` requests and 200 afterwards.
+    /// `fail_first` requests (0: never answers them) and 200 afterwards.
     async fn receiver(fail_first: usize, fail_status: u16) -> (String, Receiver) {
         let r = Receiver {
             got: Arc::new(Mutex::new(Vec::new())),
@@ -1804,6 +1820,10 @@ mod tests {
                 .fail_first
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok();
+            if fail && r.fail_status == 0 {
+                // Never answers: the sender's timeout has to fire.
+                std::future::pending::<()>().await;
+            }
             if fail {
                 StatusCode::from_u16(r.fail_status).unwrap()
             } else {
@@ -2392,6 +2412,37 @@ mod tests {
         assert_eq!(matched.len(), 2);
         assert!(matched.contains(&(json!("A-1"), json!([ids[0]]))));
         assert!(matched.contains(&(json!("A-2"), json!([ids[0], ids[1]]))));
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_times_out_gets_a_retry() {
+        let (url, rx) = receiver(1, 0).await;
+        let hub = hub();
+        let ctl = control(&hub).await;
+        let r = reqwest::Client::new()
+            .put(format!("{ctl}/settings"))
+            .json(&json!({"timeout_ms": 500, "retry_delays_ms": [1, 1, 1, 1, 1]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        hub.admin_create(
+            &json!({"name": "t", "url": format!("{url}/t"), "events": ["jira:issue_created"]}),
+        )
+        .unwrap();
+        hub.publish(issue_event("jira:issue_created", "A-1", "A"), &|_| true);
+        assert!(hub.wait_idle(WAIT).await);
+        // Only the first request hangs; a slow machine may time out more than once.
+        let n = rx.got.lock().len();
+        assert!(n >= 2, "{n}");
+        let d = &hub.deliveries()[0];
+        assert_eq!(d["state"], "delivered");
+        assert_eq!(d["attempts"][0]["error"], "timeout");
+        let attempts = d["attempts"].as_array().unwrap();
+        assert_eq!(attempts.last().unwrap()["status"], 200);
+        let stats = hub.stats_json();
+        assert_eq!(stats["delivered"], 1);
+        assert_eq!(stats["attempts"], n);
     }
 
     #[test]
