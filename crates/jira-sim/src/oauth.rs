@@ -21,7 +21,8 @@
 //! Time is the process clock plus an offset the control API can advance
 //! (`POST /_sim/oauth/advance`), so tests never sleep to expire a token.
 //!
-//! Additions to the documented interface: [`OAuthServer::authenticate_scoped`],
+//! Additions to the documented interface: [`OAuthServer::router_for`],
+//! [`OAuthServer::control_router_for`], [`OAuthServer::authenticate_scoped`],
 //! [`OAuthServer::gateway_error`], [`OAuthServer::expire_access_tokens`],
 //! [`OAuthServer::revoke_account`], [`OAuthServer::advance_clock`],
 //! [`OAuthServer::client_id`], [`OAuthServer::client_secret`] and the fields
@@ -448,6 +449,12 @@ impl OAuthServer {
 
     /// `/authorize`, `/oauth/token`, `/oauth/token/accessible-resources`.
     pub fn router(self: &Arc<Self>) -> Router {
+        self.router_for()
+    }
+
+    /// [`router`](Self::router) for a parent router with state `S` (addition), so the
+    /// core can `merge` it into its `Router<S>` directly.
+    pub fn router_for<S: Clone + Send + Sync + 'static>(self: &Arc<Self>) -> Router<S> {
         Router::new()
             .route("/authorize", get(authorize))
             .route("/oauth/token", post(token))
@@ -473,6 +480,12 @@ impl OAuthServer {
     /// * `POST /advance` — `{"seconds": n}`: moves the server clock forward;
     /// * `POST /reset` — forgets codes, grants, tokens and counters.
     pub fn control_router(self: &Arc<Self>) -> Router {
+        self.control_router_for()
+    }
+
+    /// [`control_router`](Self::control_router) for a parent router with state `S`
+    /// (addition): `nest("/_sim/oauth", oauth.control_router_for())`.
+    pub fn control_router_for<S: Clone + Send + Sync + 'static>(self: &Arc<Self>) -> Router<S> {
         Router::new()
             .route("/", get(ctl_overview))
             .route("/stats", get(ctl_stats))
@@ -736,8 +749,20 @@ async fn authorize(
     ))
 }
 
-async fn token(State(srv): State<Arc<OAuthServer>>, headers: HeaderMap, body: Bytes) -> Reply {
-    let Some(params) = parse_body(&headers, &body) else {
+async fn token(State(srv): State<Arc<OAuthServer>>, headers: HeaderMap, body: Bytes) -> Response {
+    let reply = token_counted(&srv, &headers, &body);
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        reply,
+    )
+        .into_response()
+}
+
+fn token_counted(srv: &OAuthServer, headers: &HeaderMap, body: &[u8]) -> Reply {
+    let Some(params) = parse_body(headers, body) else {
         srv.inner.lock().stats.token_rejected += 1;
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -749,7 +774,7 @@ async fn token(State(srv): State<Arc<OAuthServer>>, headers: HeaderMap, body: By
     if grant_type == "refresh_token" {
         srv.inner.lock().stats.refresh_requests += 1;
     }
-    let reply = token_inner(&srv, &headers, &params, &grant_type);
+    let reply = token_inner(srv, headers, &params, &grant_type);
     let mut inner = srv.inner.lock();
     if reply.0.is_success() {
         match grant_type.as_str() {
@@ -1155,7 +1180,15 @@ mod tests {
 
     async fn start(cfg: OAuthConfig) -> Env {
         let srv = OAuthServer::new(cfg);
-        let app = srv.router().nest("/_sim/oauth", srv.control_router());
+        // Mounted the way the core mounts it: into a router with its own state.
+        let app: Router<Arc<String>> = Router::new()
+            .route(
+                "/core",
+                get(|State(s): State<Arc<String>>| async move { s.to_string() }),
+            )
+            .merge(srv.router_for())
+            .nest("/_sim/oauth", srv.control_router_for());
+        let app = app.with_state(Arc::new("core".to_string()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -1384,6 +1417,32 @@ mod tests {
         assert_eq!(s, StatusCode::FORBIDDEN);
         assert_eq!(e["error"], "invalid_grant");
 
+        // Token answers are never cached.
+        let q = env.authorize(SCOPES, "s").await;
+        let resp = env
+            .http
+            .post(format!("{}/oauth/token", env.base))
+            .json(
+                &json!({"grant_type": "authorization_code", "client_id": CLIENT,
+                "client_secret": SECRET, "code": q["code"], "redirect_uri": REDIRECT}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(
+            env.http
+                .get(format!("{}/core", env.base))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+            "core"
+        );
+
         // Form-encoded bodies work too.
         let resp = env
             .http
@@ -1424,7 +1483,7 @@ mod tests {
             .await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert_eq!(e["error"], "unsupported_grant_type");
-        assert_eq!(env.srv.stats().code_exchanges, 1);
+        assert_eq!(env.srv.stats().code_exchanges, 2);
     }
 
     #[tokio::test]

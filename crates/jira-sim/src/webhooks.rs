@@ -22,7 +22,8 @@
 //! One hub serves one site. A simulator with several sites creates one hub per site
 //! (see [`WebhookHub::set_site`]).
 //!
-//! Additions to the documented interface: [`WebhookHub::register_app`],
+//! Additions to the documented interface: [`WebhookHub::control_router_for`],
+//! [`WebhookHub::register_app`],
 //! [`WebhookHub::set_app_owner`], [`WebhookHub::set_site`], [`WebhookHub::pending_count`], [`WebhookHub::wait_idle`],
 //! [`WebhookHub::set_enabled`], [`WebhookHub::set_retry_delays`],
 //! [`WebhookHub::set_dynamic_expiry`], [`WebhookHub::advance_clock`],
@@ -818,6 +819,12 @@ impl WebhookHub {
     ///   non-public app only gets webhooks registered by its owner;
     /// * `POST /reset` — forgets registrations, deliveries and settings.
     pub fn control_router(self: &Arc<Self>) -> Router {
+        self.control_router_for()
+    }
+
+    /// [`control_router`](Self::control_router) for a parent router with state `S`
+    /// (addition): `nest("/_sim/webhooks", hub.control_router_for())`.
+    pub fn control_router_for<S: Clone + Send + Sync + 'static>(self: &Arc<Self>) -> Router<S> {
         Router::new()
             .route(
                 "/deliveries",
