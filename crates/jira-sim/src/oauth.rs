@@ -48,6 +48,8 @@ use serde_json::{json, Value};
 pub const AUDIENCE: &str = "api.atlassian.com";
 /// Lifetime of an authorization code.
 pub const CODE_TTL: Duration = Duration::from_secs(300);
+/// Largest single clock advance the control API accepts (100 years).
+const MAX_ADVANCE_SECS: u64 = 3_153_600_000;
 /// Refresh tokens expire after this much inactivity (Atlassian: 90 days).
 pub const REFRESH_INACTIVITY: Duration = Duration::from_secs(90 * 24 * 3600);
 
@@ -637,7 +639,12 @@ impl OAuthServer {
     /// Moves the server clock forward (addition): tokens, codes and grace periods age
     /// without waiting.
     pub fn advance_clock(&self, by: Duration) {
-        self.inner.lock().settings.clock_offset += by;
+        let mut inner = self.inner.lock();
+        inner.settings.clock_offset = inner
+            .settings
+            .clock_offset
+            .saturating_add(by)
+            .min(Duration::from_secs(MAX_ADVANCE_SECS));
     }
 
     fn check_client(&self, params: &HashMap<String, String>, headers: &HeaderMap) -> bool {
@@ -1121,8 +1128,12 @@ async fn ctl_expire(State(srv): State<Arc<OAuthServer>>, body: Bytes) -> Reply {
 }
 
 async fn ctl_advance(State(srv): State<Arc<OAuthServer>>, Json(body): Json<Value>) -> Reply {
-    let Some(secs) = body.get("seconds").and_then(Value::as_u64) else {
-        return ctl_bad("seconds must be a non-negative integer");
+    let Some(secs) = body
+        .get("seconds")
+        .and_then(Value::as_u64)
+        .filter(|s| *s <= MAX_ADVANCE_SECS)
+    else {
+        return ctl_bad("seconds must be an integer between 0 and 3153600000");
     };
     srv.advance_clock(Duration::from_secs(secs));
     let offset = srv.inner.lock().settings.clock_offset.as_secs();

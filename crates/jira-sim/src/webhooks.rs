@@ -374,7 +374,8 @@ impl WebhookHub {
     /// Moves the hub's clock forward (dynamic webhook expiry).
     pub fn advance_clock(&self, by: Duration) {
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX / 2);
-        self.shared.state.lock().settings.clock_offset_ms += ms;
+        let mut st = self.shared.state.lock();
+        st.settings.clock_offset_ms = st.settings.clock_offset_ms.saturating_add(ms);
     }
 
     /// Counts for `GET /_sim/stats` (addition): registrations and deliveries by state.
@@ -1729,8 +1730,12 @@ async fn ctl_expire(State(hub): State<Arc<WebhookHub>>, body: axum::body::Bytes)
 }
 
 async fn ctl_advance(State(hub): State<Arc<WebhookHub>>, Json(body): Json<Value>) -> Reply {
-    let Some(secs) = body.get("seconds").and_then(Value::as_u64) else {
-        return ctl_bad("seconds must be a non-negative integer");
+    let Some(secs) = body
+        .get("seconds")
+        .and_then(Value::as_u64)
+        .filter(|s| *s <= 3_153_600_000)
+    else {
+        return ctl_bad("seconds must be an integer between 0 and 3153600000");
     };
     hub.advance_clock(Duration::from_secs(secs));
     let st = hub.shared.state.lock();
