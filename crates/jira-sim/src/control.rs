@@ -188,7 +188,9 @@ async fn scenario(State(sim): State<S>) -> Response {
 async fn stats(State(sim): State<S>) -> Response {
     let names: Vec<String> = sim.world.lock().sites.iter().map(|s| s.slug.clone()).collect();
     let mut v = sim.pacing.stats_json(&names);
-    v["oauth"] = sim.ext.stats_json();
+    let ext = sim.ext.stats_json();
+    v["oauth"] = ext["oauth"].clone();
+    v["webhooks"] = ext["webhooks"].clone();
     ok_json(200, v)
 }
 

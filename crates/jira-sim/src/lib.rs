@@ -51,6 +51,8 @@ pub struct SimConfig {
     pub record: Option<PathBuf>,
     pub pacing: Pacing,
     pub faults: Faults,
+    /// Extra redirect URIs registered for the simulator's OAuth app (exact match).
+    pub oauth_redirect_uris: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -63,6 +65,7 @@ impl Default for SimConfig {
             record: None,
             pacing: Pacing::default(),
             faults: Faults::default(),
+            oauth_redirect_uris: Vec::new(),
         }
     }
 }
@@ -244,6 +247,9 @@ pub struct SimArgs {
     /// Added latency per request in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Extra OAuth redirect URI to register (repeatable).
+    #[arg(long = "oauth-redirect-uri")]
+    pub oauth_redirect_uris: Vec<String>,
 }
 
 impl SimArgs {
@@ -265,6 +271,7 @@ impl SimArgs {
                 ..Pacing::default()
             },
             faults: Faults::default(),
+            oauth_redirect_uris: self.oauth_redirect_uris.clone(),
         }
     }
 }

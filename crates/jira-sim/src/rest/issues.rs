@@ -27,7 +27,7 @@ pub fn publish_issue_event(sim: &Sim, snapshot: Option<(Value, jql_doc::DocSnap)
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        sim.ext.publish(&event, body, &|jql: &str| snap.matches(sim, jql));
+        sim.ext.publish(snap.site, &event, body, &|jql: &str| snap.matches(sim, jql));
     }
 }
 

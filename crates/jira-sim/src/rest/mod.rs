@@ -18,6 +18,7 @@ use crate::util::{jerr, Query};
 use crate::Sim;
 
 pub(crate) mod fields;
+pub(crate) mod hooks;
 pub(crate) mod issues;
 pub(crate) mod meta;
 pub(crate) mod render;
@@ -41,7 +42,6 @@ pub struct Call {
     pub api: String,
     pub q: Query,
     /// Whether the call came through the OAuth gateway path.
-    #[allow(dead_code)]
     pub via: Via,
 }
 
@@ -82,6 +82,23 @@ fn unauthorized(flavor: Flavor) -> Response {
     r
 }
 
+/// OAuth scopes (classic) an operation needs: alternatives of sets.
+fn scopes_for(method: &axum::http::Method, path: &str) -> &'static [&'static [&'static str]] {
+    let read = matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD)
+        || ["/search/jql", "/bulkfetch", "/approximate-count", "/worklog/list", "/jql/parse"]
+            .iter()
+            .any(|s| path.ends_with(s));
+    if path.contains("/webhook") {
+        &[&["manage:jira-webhook"]]
+    } else if path.ends_with("/myself") || path.contains("/user") {
+        &[&["read:jira-user"], &["read:me"]]
+    } else if read {
+        &[&["read:jira-work"]]
+    } else {
+        &[&["write:jira-work"]]
+    }
+}
+
 /// Who sent the request, or a 401.
 fn authenticate(sim: &Sim, parts: &Parts, ctx: &Ctx) -> Result<Option<String>, Response> {
     let flavor = sim.cfg.flavor;
@@ -98,7 +115,8 @@ fn authenticate(sim: &Sim, parts: &Parts, ctx: &Ctx) -> Result<Option<String>, R
         }
         let cloud_id = w.sites.get(ctx.site).map(|s| s.cloud_id.clone()).unwrap_or_default();
         drop(w);
-        return match sim.ext.authenticate(cred, &cloud_id) {
+        let scopes = scopes_for(&parts.method, parts.uri.path());
+        return match sim.ext.authenticate(cred, &cloud_id, scopes) {
             Ok(id) => Ok(Some(id)),
             Err(r) => Err(r),
         };
@@ -319,7 +337,26 @@ pub(crate) fn routes() -> Router<S> {
                 &p("/search/approximate-count"),
                 post(search::approximate_count),
             )
-            .route(&p("/jql/parse"), post(search::jql_parse));
+            .route(&p("/jql/parse"), post(search::jql_parse))
+            .route(
+                &p("/webhook"),
+                get(hooks::dynamic_list)
+                    .post(hooks::dynamic_register)
+                    .delete(hooks::dynamic_delete),
+            )
+            .route(&p("/webhook/refresh"), axum::routing::put(hooks::dynamic_refresh))
+            .route(&p("/webhook/failed"), get(hooks::dynamic_failed));
     }
+    r = r
+        .route(
+            "/rest/webhooks/1.0/webhook",
+            get(hooks::admin_list).post(hooks::admin_create),
+        )
+        .route(
+            "/rest/webhooks/1.0/webhook/{id}",
+            get(hooks::admin_get)
+                .put(hooks::admin_update)
+                .delete(hooks::admin_delete),
+        );
     r
 }
