@@ -20,11 +20,18 @@ pub struct SealedColumn {
 }
 
 /// Every sealed column. A module that adds one adds it here.
-pub const SEALED_COLUMNS: &[SealedColumn] = &[SealedColumn {
-    table: "connections",
-    column: "secret",
-    key_id_column: "secret_key_id",
-}];
+pub const SEALED_COLUMNS: &[SealedColumn] = &[
+    SealedColumn {
+        table: "connections",
+        column: "secret",
+        key_id_column: "secret_key_id",
+    },
+    SealedColumn {
+        table: "subscription_secrets",
+        column: "secret",
+        key_id_column: "secret_key_id",
+    },
+];
 
 /// One sealed value and where it lives.
 #[derive(Clone, PartialEq, Eq)]
