@@ -31,6 +31,11 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         column: "secret",
         key_id_column: "secret_key_id",
     },
+    SealedColumn {
+        table: "subscription_secrets",
+        column: "secret",
+        key_id_column: "secret_key_id",
+    },
 ];
 
 /// One sealed value and where it lives.
