@@ -8,6 +8,8 @@ mod helpers;
 mod audit;
 mod auth;
 mod binary;
+mod connections;
 mod errors;
+mod oauth;
 mod operations;
 mod secrets;
