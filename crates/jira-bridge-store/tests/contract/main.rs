@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cases;
+mod connections;
 mod events;
 
 use jira_bridge_store::test_support::TestDatabase;
