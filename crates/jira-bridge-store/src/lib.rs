@@ -51,7 +51,8 @@
 //!    lease_until < $3 LIMIT 1) RETURNING …` (SQLite serialises writers).
 //! 3. If the table holds a sealed secret, add its column to
 //!    [`secrets::SEALED_COLUMNS`].
-//! 4. Add cases to the contract suite (`tests/contract/`), which runs each case on
+//! 4. Add a file of cases to the contract suite (`tests/contract/<module>.rs`, one
+//!    `mod` line in `tests/contract/main.rs`; see `foundation.rs`), which runs each case on
 //!    SQLite and, when `JIRA_BRIDGE_TEST_POSTGRES_URL` is set, on PostgreSQL.
 
 // Run the same expression on whichever pool the store holds. The expression is
