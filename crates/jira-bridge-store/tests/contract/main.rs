@@ -32,7 +32,7 @@ macro_rules! contract {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let (_db, store) = crate::sqlite().await;
+                    let (_db, store) = $crate::sqlite().await;
                     super::$name(&store).await;
                     store.close().await;
                 }
@@ -42,7 +42,7 @@ macro_rules! contract {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let Some((_db, store)) = crate::postgres().await else {
+                    let Some((_db, store)) = $crate::postgres().await else {
                         eprintln!("JIRA_BRIDGE_TEST_POSTGRES_URL not set: PostgreSQL case skipped");
                         return;
                     };
