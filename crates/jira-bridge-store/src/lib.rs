@@ -157,8 +157,9 @@ static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/s
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Store {
-    /// Connect to `url` (`sqlite:PATH` — the file is created if missing — or
-    /// `postgres://…`). Does not run migrations; see [`Store::migrate`].
+    /// Connect to `url` (`sqlite:PATH` — the file is created if missing —,
+    /// `sqlite::memory:` for a throw-away database, or `postgres://…`). Does not run
+    /// migrations; see [`Store::migrate`].
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
         match Backend::from_url(url) {
             Some(Backend::Sqlite) => {
@@ -169,8 +170,19 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(options.busy_timeout)
                     .foreign_keys(true);
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(options.max_connections.max(1))
+                // An in-memory database lives as long as its one connection: keep
+                // exactly one, forever.
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                let pool = if in_memory {
+                    SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
+                };
+                let pool = pool
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect)
                     .await

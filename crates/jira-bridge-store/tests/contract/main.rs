@@ -55,3 +55,17 @@ macro_rules! contract {
 }
 
 mod foundation;
+
+#[tokio::test]
+async fn an_in_memory_sqlite_store_keeps_its_data_across_pool_use() {
+    let store = Store::connect("sqlite::memory:", &Default::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let t = store.create_tenant("mem").await.unwrap();
+    // Several concurrent reads all see the same database.
+    let reads = (0..8).map(|_| store.get_tenant(&t.id));
+    for r in futures::future::join_all(reads).await {
+        assert_eq!(r.unwrap().unwrap().name, "mem");
+    }
+}
