@@ -11,5 +11,6 @@ mod binary;
 mod connections;
 mod errors;
 mod oauth;
+mod idempotency;
 mod operations;
 mod secrets;
