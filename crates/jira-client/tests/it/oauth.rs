@@ -124,7 +124,7 @@ async fn oauth_client_refreshes_once_on_401_and_retries() {
         &sim,
         reqwest::Method::POST,
         "/_sim/oauth/revoke",
-        Some(serde_json::json!({})),
+        Some(serde_json::json!({ "account_id": me.account_id.clone().unwrap() })),
     )
     .await;
     control(
@@ -141,6 +141,12 @@ async fn oauth_client_refreshes_once_on_401_and_retries() {
         }) => {}
         other => panic!("expected a revoked token error, got {other:?}"),
     }
+    let oauth_stats = control(&sim, reqwest::Method::GET, "/_sim/oauth/stats", None).await;
+    assert_eq!(
+        oauth_stats["refresh_rejected"], 1,
+        "one refresh attempt, no loop"
+    );
+    assert_eq!(rotations.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
