@@ -70,8 +70,12 @@ impl JiraClient {
     /// may have been sent.
     pub async fn add_worklog(&self, key: &str, input: &WorklogInput) -> Result<Worklog> {
         let body = worklog_body(input)?;
-        self.call(Req::post(&["issue", key, "worklog"]).json_value(body))
-            .await
+        self.call(
+            Req::post(&["issue", key, "worklog"])
+                .issue_write(key)
+                .json_value(body),
+        )
+        .await
     }
 
     /// `PUT /issue/{key}/worklog/{id}`.
@@ -82,13 +86,17 @@ impl JiraClient {
         input: &WorklogInput,
     ) -> Result<Worklog> {
         let body = worklog_body(input)?;
-        self.call(Req::put(&["issue", key, "worklog", id]).json_value(body))
-            .await
+        self.call(
+            Req::put(&["issue", key, "worklog", id])
+                .issue_write(key)
+                .json_value(body),
+        )
+        .await
     }
 
     /// `DELETE /issue/{key}/worklog/{id}`.
     pub async fn delete_worklog(&self, key: &str, id: &str) -> Result<()> {
-        self.call_empty(Req::delete(&["issue", key, "worklog", id]))
+        self.call_empty(Req::delete(&["issue", key, "worklog", id]).issue_write(key))
             .await
             .map(|_| ())
     }
