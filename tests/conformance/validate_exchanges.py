@@ -4,6 +4,9 @@
 Usage:
   validate_exchanges.py RECORD.jsonl --flavor cloud|dc [--json]
   validate_exchanges.py --list-operations --flavor cloud|dc [RECORD.jsonl] [--json]
+  validate_exchanges.py --map-routes ROUTES.txt --flavor cloud|dc
+    ROUTES.txt: one "METHOD /served/path/{param}" a line; prints a JSON object mapping
+    each line to the "METHOD template" of the documented operation it serves, or null.
 
 RECORD.jsonl holds one exchange per line, as jira-sim writes them:
   {"method","path","query","status","request_body","response_body","flavor"}
@@ -525,6 +528,26 @@ def list_operations(spec: Spec, exchanges: list[dict[str, Any]], as_json: bool) 
     return 0
 
 
+def map_routes(spec: Spec, routes_file: Path) -> int:
+    try:
+        lines = [line.strip() for line in routes_file.read_text(encoding="utf-8").splitlines()]
+    except OSError as exc:
+        raise UsageError(f"cannot read {routes_file}: {exc}") from exc
+    out: dict[str, str | None] = {}
+    for line in lines:
+        if not line:
+            continue
+        method, _, path = line.partition(" ")
+        normal, _ = normalise(path)
+        if normal is None:
+            continue
+        op = spec.match(method, spec.to_spec_path(normal))
+        out[line] = op.key if op else None
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("record", nargs="?", type=Path, help="JSON-lines recording of exchanges")
@@ -532,9 +555,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     parser.add_argument("--list-operations", action="store_true",
                         help="list the document's operations (only those the record covers, if given)")
+    parser.add_argument("--map-routes", type=Path, metavar="ROUTES.txt",
+                        help="map served route templates to documented operations")
     args = parser.parse_args(argv)
     try:
         spec = Spec(args.flavor)
+        if args.map_routes:
+            return map_routes(spec, args.map_routes)
         exchanges = load_record(args.record) if args.record else []
         if args.list_operations:
             return list_operations(spec, exchanges, args.json)

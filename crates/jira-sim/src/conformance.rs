@@ -138,7 +138,11 @@ fn run_setup() -> Result<(), ConformanceError> {
     }
 }
 
-fn run(cmd: &mut Command, tool: &'static str, hint: &'static str) -> Result<Output, ConformanceError> {
+fn run(
+    cmd: &mut Command,
+    tool: &'static str,
+    hint: &'static str,
+) -> Result<Output, ConformanceError> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -477,4 +481,53 @@ pub fn validate_exchanges(record: &Path, flavor: &str) -> Result<Report, Conform
         .map_err(|e| ConformanceError::Output(format!("validate_exchanges.py: {e}")))?;
     let text = run_validator(record, flavor, false)?;
     parse_report(&value, String::from_utf8_lossy(&text.stdout).into_owned())
+}
+
+/// Maps served routes (`(METHOD, "/rest/api/3/issue/{issueIdOrKey}")`) to the documented
+/// operation each one serves in the flavor's OpenAPI document (`"METHOD template"`), or
+/// `None` when the document has no such operation. Control and OAuth routes are left out
+/// of the result.
+pub fn map_routes(
+    routes: &[(String, String)],
+    flavor: &str,
+) -> Result<BTreeMap<(String, String), Option<String>>, ConformanceError> {
+    ensure_setup()?;
+    let lines: Vec<String> = routes
+        .iter()
+        .map(|(method, path)| format!("{} {}", method.to_uppercase(), path))
+        .collect();
+    let file = TempFile::create("sim-routes", lines.join("\n").as_bytes())?;
+    let output = run(
+        Command::new(venv_python())
+            .arg(conformance_dir().join("validate_exchanges.py"))
+            .arg("--map-routes")
+            .arg(&file.0)
+            .arg("--flavor")
+            .arg(flavor),
+        "python3",
+        "the conformance venv is missing: run tests/conformance/setup.sh",
+    )?;
+    if !output.status.success() {
+        return Err(ConformanceError::Checker {
+            tool: "validate_exchanges.py",
+            status: output.status.code(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    let value: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| ConformanceError::Output(format!("validate_exchanges.py: {e}")))?;
+    let map = value
+        .as_object()
+        .ok_or_else(|| ConformanceError::Output("validate_exchanges.py: not an object".into()))?;
+    Ok(routes
+        .iter()
+        .filter_map(|(method, path)| {
+            let line = format!("{} {}", method.to_uppercase(), path);
+            let op = map.get(&line)?;
+            Some((
+                (method.to_uppercase(), path.clone()),
+                op.as_str().map(str::to_string),
+            ))
+        })
+        .collect())
 }
