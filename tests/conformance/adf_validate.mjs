@@ -68,7 +68,19 @@ if (!Array.isArray(docs)) {
 // With anyOf over dozens of node types, ajv reports every failed branch. Merge the enum
 // failures of one location into a single line, drop duplicates, and put the deepest
 // locations first since they point closest to the fault.
-function describe(errors) {
+function valueAt(doc, pointer) {
+  let node = doc;
+  for (const raw of pointer.split("/").slice(1)) {
+    const key = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    if (node === null || typeof node !== "object" || !(key in node)) {
+      return undefined;
+    }
+    node = node[key];
+  }
+  return node;
+}
+
+function describe(errors, doc) {
   const enums = new Map();
   const other = [];
   for (const e of errors || []) {
@@ -79,17 +91,25 @@ function describe(errors) {
       enums.set(at, set);
     } else {
       const params = e.params && Object.keys(e.params).length ? ` ${JSON.stringify(e.params)}` : "";
-      other.push([at, `${at}: ${e.message}${params}`]);
+      other.push([at, `${at}: ${e.message}${params}`, e.keyword]);
     }
   }
-  const lines = [...enums].map(([at, set]) => [at, `${at}: must be one of ${[...set].join(", ")}`]);
+  // An enum failure whose value some other branch allows is noise from the branches for
+  // other node types: the value itself is fine.
+  const lines = [...enums]
+    .filter(([at, set]) => !set.has(JSON.stringify(valueAt(doc, at === "/" ? "" : at))))
+    .map(([at, set]) => [at, `${at}: must be one of ${[...set].join(", ")}`, at.endsWith("/type") ? "type-enum" : "enum"]);
   lines.push(...other);
-  lines.sort((a, b) => b[0].split("/").length - a[0].split("/").length);
+  // Most telling first: violated bounds and patterns, then missing or extra properties,
+  // then node-type mismatches, deepest location first within each group.
+  const rank = { "type-enum": 2, anyOf: 3, oneOf: 3 };
+  const weight = (k) => (k in rank ? rank[k] : k === "required" || k === "additionalProperties" ? 1 : 0);
+  lines.sort((a, b) => weight(a[2]) - weight(b[2]) || b[0].split("/").length - a[0].split("/").length);
   return [...new Set(lines.map(([, line]) => line))].slice(0, 20);
 }
 
 const results = docs.map((doc) => {
   const valid = validate(doc) === true;
-  return { valid, errors: valid ? [] : describe(validate.errors) };
+  return { valid, errors: valid ? [] : describe(validate.errors, doc) };
 });
 process.stdout.write(JSON.stringify(results) + "\n");
