@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use jira_sim::conformance::{map_routes, validate_exchanges};
+use jira_sim::conformance::{map_routes, validate_adf, validate_exchanges};
 use jira_sim::{Flavor, SimConfig};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -1083,6 +1083,62 @@ async fn oauth_token(w: &mut Walker, scenario: &Value) -> Option<String> {
     token["access_token"].as_str().map(str::to_string)
 }
 
+/// Rich text in REST v3 responses (descriptions, comment bodies, worklog comments) must be
+/// valid ADF: the OpenAPI document leaves those values free-form.
+fn invalid_adf_in_responses(record: &Path) -> Vec<String> {
+    fn collect(v: &Value, path: &str, out: &mut Vec<(String, Value)>) {
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    let here = format!("{path}/{k}");
+                    let rich = matches!(k.as_str(), "description" | "body" | "comment")
+                        && child.is_object()
+                        && child.get("type").is_some();
+                    if rich {
+                        out.push((here, child.clone()));
+                    } else {
+                        collect(child, &here, out);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    collect(child, &format!("{path}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let text = std::fs::read_to_string(record).unwrap();
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let ex: Value = serde_json::from_str(line).unwrap();
+        let path = ex["path"].as_str().unwrap_or("");
+        let status = ex["status"].as_u64().unwrap_or(0);
+        if (200..300).contains(&status) && path.contains("/rest/api/3/") {
+            let mut docs = Vec::new();
+            collect(&ex["response_body"], "", &mut docs);
+            found.extend(
+                docs.into_iter()
+                    .map(|(at, doc)| (format!("{path} {at}"), doc)),
+            );
+        }
+    }
+    assert!(
+        !found.is_empty(),
+        "the walk read no rich text through REST v3"
+    );
+    let docs: Vec<Value> = found.iter().map(|(_, d)| d.clone()).collect();
+    let verdicts = validate_adf(&docs).unwrap();
+    found
+        .iter()
+        .zip(verdicts)
+        .filter_map(|((at, _), verdict)| {
+            verdict.err().map(|why| format!("{at}: invalid ADF: {why}"))
+        })
+        .collect()
+}
+
 async fn run_walk(flavor: Flavor) {
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("exchanges.jsonl");
@@ -1101,8 +1157,11 @@ async fn run_walk(flavor: Flavor) {
         walk_cloud_extras(&mut w, &scenario).await;
     }
     let steps = w.steps;
-    let failures = std::mem::take(&mut w.failures);
+    let mut failures = std::mem::take(&mut w.failures);
     sim.shutdown().await;
+    if flavor == Flavor::Cloud {
+        failures.extend(invalid_adf_in_responses(&record));
+    }
 
     let flavor_name = match flavor {
         Flavor::Cloud => "cloud",
