@@ -940,6 +940,11 @@ async fn walk_cloud_extras(w: &mut Walker, scenario: &Value) {
     let cloud_id = sites
         .first()
         .and_then(|s| s["cloud_id"].as_str().or_else(|| s["cloudId"].as_str()))
+        .or_else(|| {
+            scenario
+                .pointer("/oauth/sites/0/id")
+                .and_then(Value::as_str)
+        })
         .unwrap_or("")
         .to_string();
     w.expect_as(
