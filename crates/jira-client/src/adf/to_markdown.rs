@@ -711,6 +711,10 @@ fn render_formatted(nodes: &[Node], ctx: InlineCtx, line_start: bool) -> String 
             }
             (Node::HardBreak, None) => match ctx {
                 InlineCtx::Para => {
+                    // Emphasis does not survive a line start reliably: close and reopen.
+                    for f in active.drain(..).rev() {
+                        out.push_str(f.delim());
+                    }
                     out.push_str("\\\n");
                     at_line_start = true;
                 }
