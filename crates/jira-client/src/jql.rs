@@ -86,25 +86,188 @@ pub fn user_zone(name: &str) -> Result<Tz, JqlError> {
 
 /// JQL words that must be quoted when used as field names.
 pub const RESERVED_WORDS: &[&str] = &[
-    "a", "an", "abort", "access", "add", "after", "alias", "all", "alter", "and", "any", "are",
-    "as", "asc", "audit", "avg", "before", "begin", "between", "boolean", "break", "by", "byte",
-    "catch", "cf", "changed", "char", "character", "check", "checkpoint", "collate", "collation",
-    "column", "commit", "connect", "continue", "count", "create", "current", "date", "decimal",
-    "declare", "decrement", "default", "defaults", "define", "delete", "delimiter", "desc",
-    "difference", "distinct", "divide", "do", "double", "drop", "else", "empty", "encoding",
-    "end", "equals", "escape", "exclusive", "exec", "execute", "exists", "explain", "false",
-    "fetch", "file", "field", "first", "float", "for", "from", "function", "go", "goto", "grant",
-    "greater", "group", "having", "identified", "if", "immediate", "in", "increment", "index",
-    "initial", "inner", "inout", "input", "insert", "int", "integer", "intersect",
-    "intersection", "into", "is", "isempty", "isnull", "join", "last", "left", "less", "like",
-    "limit", "lock", "long", "max", "min", "minus", "mode", "modify", "modulo", "more",
-    "multiply", "next", "noaudit", "not", "notin", "nowait", "null", "number", "object", "of",
-    "on", "option", "or", "order", "outer", "output", "power", "previous", "prior", "privileges",
-    "public", "raise", "raw", "remainder", "rename", "resource", "return", "returns", "revoke",
-    "right", "row", "rowid", "rownum", "rows", "select", "session", "set", "share", "size",
-    "sqrt", "start", "strict", "string", "subtract", "sum", "synonym", "table", "then", "to",
-    "trans", "transaction", "trigger", "true", "uid", "union", "unique", "update", "user",
-    "validate", "values", "view", "was", "when", "whenever", "where", "while", "with",
+    "a",
+    "an",
+    "abort",
+    "access",
+    "add",
+    "after",
+    "alias",
+    "all",
+    "alter",
+    "and",
+    "any",
+    "are",
+    "as",
+    "asc",
+    "audit",
+    "avg",
+    "before",
+    "begin",
+    "between",
+    "boolean",
+    "break",
+    "by",
+    "byte",
+    "catch",
+    "cf",
+    "changed",
+    "char",
+    "character",
+    "check",
+    "checkpoint",
+    "collate",
+    "collation",
+    "column",
+    "commit",
+    "connect",
+    "continue",
+    "count",
+    "create",
+    "current",
+    "date",
+    "decimal",
+    "declare",
+    "decrement",
+    "default",
+    "defaults",
+    "define",
+    "delete",
+    "delimiter",
+    "desc",
+    "difference",
+    "distinct",
+    "divide",
+    "do",
+    "double",
+    "drop",
+    "else",
+    "empty",
+    "encoding",
+    "end",
+    "equals",
+    "escape",
+    "exclusive",
+    "exec",
+    "execute",
+    "exists",
+    "explain",
+    "false",
+    "fetch",
+    "file",
+    "field",
+    "first",
+    "float",
+    "for",
+    "from",
+    "function",
+    "go",
+    "goto",
+    "grant",
+    "greater",
+    "group",
+    "having",
+    "identified",
+    "if",
+    "immediate",
+    "in",
+    "increment",
+    "index",
+    "initial",
+    "inner",
+    "inout",
+    "input",
+    "insert",
+    "int",
+    "integer",
+    "intersect",
+    "intersection",
+    "into",
+    "is",
+    "isempty",
+    "isnull",
+    "join",
+    "last",
+    "left",
+    "less",
+    "like",
+    "limit",
+    "lock",
+    "long",
+    "max",
+    "min",
+    "minus",
+    "mode",
+    "modify",
+    "modulo",
+    "more",
+    "multiply",
+    "next",
+    "noaudit",
+    "not",
+    "notin",
+    "nowait",
+    "null",
+    "number",
+    "object",
+    "of",
+    "on",
+    "option",
+    "or",
+    "order",
+    "outer",
+    "output",
+    "power",
+    "previous",
+    "prior",
+    "privileges",
+    "public",
+    "raise",
+    "raw",
+    "remainder",
+    "rename",
+    "resource",
+    "return",
+    "returns",
+    "revoke",
+    "right",
+    "row",
+    "rowid",
+    "rownum",
+    "rows",
+    "select",
+    "session",
+    "set",
+    "share",
+    "size",
+    "sqrt",
+    "start",
+    "strict",
+    "string",
+    "subtract",
+    "sum",
+    "synonym",
+    "table",
+    "then",
+    "to",
+    "trans",
+    "transaction",
+    "trigger",
+    "true",
+    "uid",
+    "union",
+    "unique",
+    "update",
+    "user",
+    "validate",
+    "values",
+    "view",
+    "was",
+    "when",
+    "whenever",
+    "where",
+    "while",
+    "with",
 ];
 
 /// Writes `s` as a JQL string literal.
@@ -151,8 +314,7 @@ pub fn field_name(name: &str) -> String {
 }
 
 const LUCENE_SPECIAL: &[char] = &[
-    '+', '-', '&', '|', '!', '(', ')', '{', '}', '[', ']', '^', '"', '~', '*', '?', ':', '\\',
-    '/',
+    '+', '-', '&', '|', '!', '(', ')', '{', '}', '[', ']', '^', '"', '~', '*', '?', ':', '\\', '/',
 ];
 
 fn lucene_escape_word(word: &str) -> String {
@@ -241,7 +403,10 @@ impl JqlDateTime {
     /// before `instant`: for lower bounds (`>=`, `>`).
     pub fn floor(instant: DateTime<Utc>, zone: Tz) -> Self {
         let local = instant.with_timezone(&zone).naive_local();
-        let mut m = local.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(local);
+        let mut m = local
+            .with_second(0)
+            .and_then(|t| t.with_nanosecond(0))
+            .unwrap_or(local);
         for _ in 0..MAX_STEP_MINUTES {
             let all = instants(zone, m);
             if !all.is_empty() && all.iter().all(|t| *t <= instant) {
@@ -256,8 +421,15 @@ impl JqlDateTime {
     /// after `instant`: for upper bounds (`<`, `<=`).
     pub fn ceil(instant: DateTime<Utc>, zone: Tz) -> Self {
         let local = instant.with_timezone(&zone).naive_local();
-        let base = local.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(local);
-        let mut m = if base < local { base + Duration::minutes(1) } else { base };
+        let base = local
+            .with_second(0)
+            .and_then(|t| t.with_nanosecond(0))
+            .unwrap_or(local);
+        let mut m = if base < local {
+            base + Duration::minutes(1)
+        } else {
+            base
+        };
         for _ in 0..MAX_STEP_MINUTES {
             let all = instants(zone, m);
             if !all.is_empty() && all.iter().all(|t| *t >= instant) {
@@ -270,7 +442,12 @@ impl JqlDateTime {
 
     /// A wall-clock time given directly in the user's zone.
     pub fn local(local: NaiveDateTime) -> Self {
-        Self(local.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(local))
+        Self(
+            local
+                .with_second(0)
+                .and_then(|t| t.with_nanosecond(0))
+                .unwrap_or(local),
+        )
     }
 
     /// The local date-time.
@@ -639,7 +816,9 @@ impl Clause {
                     let text = item.render()?;
                     let wrap = match item {
                         Clause::Raw(_) => true,
-                        Clause::Or(v) | Clause::And(v) => v.len() > 1 && (and != matches!(item, Clause::And(_))),
+                        Clause::Or(v) | Clause::And(v) => {
+                            v.len() > 1 && (and != matches!(item, Clause::And(_)))
+                        }
                         _ => false,
                     };
                     parts.push(if wrap { format!("({text})") } else { text });

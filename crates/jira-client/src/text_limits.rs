@@ -127,7 +127,9 @@ pub struct Fitted<T> {
 
 /// Length of the document's compact JSON, in UTF-16 units.
 pub fn adf_len(doc: &Document) -> usize {
-    serde_json::to_string(doc).map(|s| jira_len(&s)).unwrap_or(usize::MAX)
+    serde_json::to_string(doc)
+        .map(|s| jira_len(&s))
+        .unwrap_or(usize::MAX)
 }
 
 /// Fits an ADF description within `max` units of compact JSON (use
@@ -222,7 +224,11 @@ fn note_block() -> Node {
     Node::paragraph(vec![Node::marked_text(TRUNCATION_NOTE, vec![Mark::Em])])
 }
 
-fn fit_document(doc: &Document, max: usize, measure: impl Fn(&Document) -> usize) -> Fitted<Document> {
+fn fit_document(
+    doc: &Document,
+    max: usize,
+    measure: impl Fn(&Document) -> usize,
+) -> Fitted<Document> {
     if measure(doc) <= max {
         return Fitted {
             value: doc.clone(),
@@ -335,7 +341,9 @@ fn cut_node(node: &Node, budget: &mut usize) -> Option<Node> {
             if kept.is_empty() {
                 return None;
             }
-            if matches!(n, Node::ListItem { .. }) && !matches!(kept.first(), Some(Node::Paragraph { .. })) {
+            if matches!(n, Node::ListItem { .. })
+                && !matches!(kept.first(), Some(Node::Paragraph { .. }))
+            {
                 return None;
             }
             if let Some(children) = out.children_mut() {

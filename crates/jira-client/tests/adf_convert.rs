@@ -23,7 +23,10 @@ fn content(md: &str) -> Value {
 #[test]
 fn empty_input_is_an_empty_document() {
     assert_eq!(adf(""), json!({"version": 1, "type": "doc", "content": []}));
-    assert_eq!(adf("\n\n  \n"), json!({"version": 1, "type": "doc", "content": []}));
+    assert_eq!(
+        adf("\n\n  \n"),
+        json!({"version": 1, "type": "doc", "content": []})
+    );
     assert_eq!(adf_to_markdown(&Document::default()), "");
 }
 
@@ -70,7 +73,10 @@ fn lists_keep_order_and_nesting() {
     );
     // An item that starts with code gets an empty paragraph first.
     let c = content("- ```\n  x\n  ```");
-    assert_eq!(c[0]["content"][0]["content"][0], json!({"type": "paragraph"}));
+    assert_eq!(
+        c[0]["content"][0]["content"][0],
+        json!({"type": "paragraph"})
+    );
     assert_eq!(c[0]["content"][0]["content"][1]["type"], "codeBlock");
 }
 
@@ -118,26 +124,52 @@ fn tables_have_header_and_body_cells() {
     assert_eq!(c[0]["type"], "table");
     assert_eq!(c[0]["content"][0]["content"][0]["type"], "tableHeader");
     assert_eq!(c[0]["content"][1]["content"][0]["type"], "tableCell");
-    assert_eq!(c[0]["content"][1]["content"][1]["content"], json!([{"type": "paragraph"}]));
+    assert_eq!(
+        c[0]["content"][1]["content"][1]["content"],
+        json!([{"type": "paragraph"}])
+    );
 }
 
 #[test]
 fn soft_breaks_are_configurable() {
     let hard = markdown_to_adf("a\nb").to_value();
-    assert_eq!(hard["content"][0]["content"][1], json!({"type": "hardBreak"}));
-    let space = markdown_to_adf_with("a\nb", &MarkdownOptions { soft_break: SoftBreak::Space }).to_value();
-    assert_eq!(space["content"][0]["content"], json!([{"type": "text", "text": "a b"}]));
+    assert_eq!(
+        hard["content"][0]["content"][1],
+        json!({"type": "hardBreak"})
+    );
+    let space = markdown_to_adf_with(
+        "a\nb",
+        &MarkdownOptions {
+            soft_break: SoftBreak::Space,
+        },
+    )
+    .to_value();
+    assert_eq!(
+        space["content"][0]["content"],
+        json!([{"type": "text", "text": "a b"}])
+    );
 }
 
 #[test]
 fn markdown_rendering_escapes_and_alternates_list_markers() {
     let doc = Document::new(vec![
         Node::paragraph(vec![Node::text("*not em* 1. [x] <b> a_b _c_ `d` # e")]),
-        Node::BulletList { content: vec![Node::ListItem { content: vec![Node::paragraph(vec![Node::text("one")])] }] },
-        Node::BulletList { content: vec![Node::ListItem { content: vec![Node::paragraph(vec![Node::text("two")])] }] },
+        Node::BulletList {
+            content: vec![Node::ListItem {
+                content: vec![Node::paragraph(vec![Node::text("one")])],
+            }],
+        },
+        Node::BulletList {
+            content: vec![Node::ListItem {
+                content: vec![Node::paragraph(vec![Node::text("two")])],
+            }],
+        },
     ]);
     let md = adf_to_markdown(&doc);
-    assert_eq!(md, "\\*not em\\* 1. \\[x\\] \\<b> a_b \\_c\\_ \\`d\\` # e\n\n- one\n\n* two\n");
+    assert_eq!(
+        md,
+        "\\*not em\\* 1. \\[x\\] \\<b> a_b \\_c\\_ \\`d\\` # e\n\n- one\n\n* two\n"
+    );
     assert_eq!(markdown_to_adf(&md), doc);
 }
 
@@ -171,7 +203,10 @@ fn jira_adf_with_panels_mentions_and_unknown_nodes_renders() {
         "Hi @Ann 😄 DONE 2026-01-01 <https://e.com/x>\n\n> sadsadsad\n\nkept text\n\n**More**\n\ninside\n\n\\[attachment: shot.png\\]\n\nodd\n"
     );
     let plain = adf_to_plain_text(&v);
-    assert!(plain.starts_with("Hi @Ann 😄 DONE 2026-01-01 https://e.com/x\n\n"), "{plain}");
+    assert!(
+        plain.starts_with("Hi @Ann 😄 DONE 2026-01-01 https://e.com/x\n\n"),
+        "{plain}"
+    );
     assert!(plain.contains("kept text") && plain.contains("[attachment: shot.png]"));
     // Typed reading keeps unknown nodes verbatim.
     let doc: Document = serde_json::from_value(v.clone()).unwrap();
@@ -182,14 +217,21 @@ fn jira_adf_with_panels_mentions_and_unknown_nodes_renders() {
 #[test]
 fn non_documents_are_read_leniently() {
     assert_eq!(adf_to_markdown(&json!(null)), "");
-    assert_eq!(adf_to_markdown(&json!("plain *text*")), "plain \\*text\\*\n");
-    assert_eq!(adf_to_markdown(&json!({"type": "paragraph", "content": [{"type": "text", "text": "p"}]})), "p\n");
+    assert_eq!(
+        adf_to_markdown(&json!("plain *text*")),
+        "plain \\*text\\*\n"
+    );
+    assert_eq!(
+        adf_to_markdown(&json!({"type": "paragraph", "content": [{"type": "text", "text": "p"}]})),
+        "p\n"
+    );
     assert_eq!(adf_to_plain_text(&json!({"content": 5})), "");
 }
 
 #[test]
 fn plain_text_of_lists_tasks_and_tables() {
-    let doc = markdown_to_adf("# T\n\n- a\n  - b\n1. c\n\n- [x] d\n\n| h | i |\n|---|---|\n| 1 | 2 |");
+    let doc =
+        markdown_to_adf("# T\n\n- a\n  - b\n1. c\n\n- [x] d\n\n| h | i |\n|---|---|\n| 1 | 2 |");
     assert_eq!(
         adf_to_plain_text(&doc),
         "T\n\n- a\n  - b\n\n1. c\n\n[x] d\n\nh | i\n1 | 2"
@@ -208,7 +250,8 @@ fn markdown_to_wiki_covers_the_common_constructs() {
 
 #[test]
 fn wiki_text_is_escaped() {
-    let wiki = markdown_to_wiki("Literal \\*x\\* {macro} [not link] a|b !img! UTF-8 a - b \\\\ back");
+    let wiki =
+        markdown_to_wiki("Literal \\*x\\* {macro} [not link] a|b !img! UTF-8 a - b \\\\ back");
     assert_eq!(
         wiki,
         "Literal \\*x\\* \\{macro\\} \\[not link\\] a\\|b \\!img\\! UTF-8 a \\- b &#92; back\n"

@@ -6,8 +6,7 @@ mod adf_support;
 use jira_client::adf::{adf_to_plain_text, markdown_to_adf, Document};
 use jira_client::text_limits::{
     adf_len, fit_adf_description, fit_issue_adf, fit_issue_wiki, fit_summary, fit_text,
-    fit_wiki_description, jira_len, truncate_units, DESCRIPTION_MAX, SUMMARY_MAX,
-    TRUNCATION_NOTE,
+    fit_wiki_description, jira_len, truncate_units, DESCRIPTION_MAX, SUMMARY_MAX, TRUNCATION_NOTE,
 };
 
 #[test]
@@ -93,7 +92,9 @@ fn long_adf_descriptions_are_cut_between_and_inside_blocks() {
 fn cutting_inside_lists_and_code_keeps_valid_structure() {
     let md = format!(
         "Intro\n\n{}\n\n```\n{}\n```\n",
-        (0..50).map(|i| format!("- item {i}\n  - nested {i}\n")).collect::<String>(),
+        (0..50)
+            .map(|i| format!("- item {i}\n  - nested {i}\n"))
+            .collect::<String>(),
         "code line\n".repeat(50)
     );
     let doc = markdown_to_adf(&md);
@@ -102,7 +103,8 @@ fn cutting_inside_lists_and_code_keeps_valid_structure() {
         let fitted = fit_adf_description(&doc, max);
         assert!(fitted.truncated);
         assert!(adf_len(&fitted.value) <= max, "max {max}");
-        adf_support::check_document(&fitted.value.to_value()).unwrap_or_else(|e| panic!("max {max}: {e}"));
+        adf_support::check_document(&fitted.value.to_value())
+            .unwrap_or_else(|e| panic!("max {max}: {e}"));
     }
     // Too small even for the note: an empty document rather than an invalid one.
     let tiny = fit_adf_description(&doc, 20);
@@ -116,8 +118,15 @@ fn wiki_descriptions_fit_as_markup() {
     let fitted = fit_wiki_description(&doc, DESCRIPTION_MAX);
     assert!(fitted.truncated);
     assert!(jira_len(&fitted.value) <= DESCRIPTION_MAX);
-    assert!(fitted.value.starts_with("* item _0_"), "{}", &fitted.value[..40]);
-    assert!(fitted.value.trim_end().ends_with(&format!("_{}_", "(Truncated: the full text was longer than Jira's limit of 32,767 characters.)")));
+    assert!(
+        fitted.value.starts_with("* item _0_"),
+        "{}",
+        &fitted.value[..40]
+    );
+    assert!(fitted.value.trim_end().ends_with(&format!(
+        "_{}_",
+        "(Truncated: the full text was longer than Jira's limit of 32,767 characters.)"
+    )));
 }
 
 #[test]

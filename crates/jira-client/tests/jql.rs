@@ -4,8 +4,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use jira_client::jql::{
-    field, field_name, quote, user_zone, Clause, Direction, JqlDateTime, JqlError, Query,
-    TextQuery,
+    field, field_name, quote, user_zone, Clause, Direction, JqlDateTime, JqlError, Query, TextQuery,
 };
 use jira_client::keys::IssueKey;
 
@@ -44,16 +43,24 @@ fn values_cannot_break_out_of_their_literal() {
         .build()
         .unwrap();
     assert_eq!(jql, r#"project in ("ABC\") OR project = \"X")"#);
-    let jql = Query::new(field("summary").eq("x\" OR 1=1 OR summary = \"")).build().unwrap();
+    let jql = Query::new(field("summary").eq("x\" OR 1=1 OR summary = \""))
+        .build()
+        .unwrap();
     assert_eq!(jql, r#"summary = "x\" OR 1=1 OR summary = \"""#);
 }
 
 #[test]
 fn text_search_escapes_lucene_and_keeps_operators_literal() {
     let q = Clause::text(TextQuery::words(r#"a-b "c" AND d* (x)"#));
-    assert_eq!(q.render().unwrap(), r#"text ~ "a\\-b \\\"c\\\" and d\\* \\(x\\)""#);
+    assert_eq!(
+        q.render().unwrap(),
+        r#"text ~ "a\\-b \\\"c\\\" and d\\* \\(x\\)""#
+    );
     let q = field("summary").contains(TextQuery::phrase(r#"exact "x" phrase"#));
-    assert_eq!(q.render().unwrap(), r#"summary ~ "\"exact \\\"x\\\" phrase\"""#);
+    assert_eq!(
+        q.render().unwrap(),
+        r#"summary ~ "\"exact \\\"x\\\" phrase\"""#
+    );
     let q = Clause::text(TextQuery::prefix("log fail"));
     assert_eq!(q.render().unwrap(), r#"text ~ "log fail*""#);
     let q = Clause::text(TextQuery::words("C:\\path/to"));
@@ -68,7 +75,9 @@ fn text_search_escapes_lucene_and_keeps_operators_literal() {
 fn combining_parenthesises_or_inside_and_and_raw_jql() {
     let c = Clause::project_in(["ABC"])
         .and(field("status").eq("Done").or(field("status").eq("Closed")))
-        .and(Clause::raw("assignee = currentUser() OR reporter = currentUser()"));
+        .and(Clause::raw(
+            "assignee = currentUser() OR reporter = currentUser()",
+        ));
     assert_eq!(
         Query::new(c)
             .order_by("updated", Direction::Asc)
@@ -77,8 +86,14 @@ fn combining_parenthesises_or_inside_and_and_raw_jql() {
             .unwrap(),
         r#"project in ("ABC") AND (status = "Done" OR status = "Closed") AND (assignee = currentUser() OR reporter = currentUser()) ORDER BY updated ASC, key DESC"#
     );
-    let c = field("labels").is_empty().negate().or(field("labels").not_in(["x", "y"]));
-    assert_eq!(c.render().unwrap(), r#"NOT (labels is EMPTY) OR labels not in ("x", "y")"#);
+    let c = field("labels")
+        .is_empty()
+        .negate()
+        .or(field("labels").not_in(["x", "y"]));
+    assert_eq!(
+        c.render().unwrap(),
+        r#"NOT (labels is EMPTY) OR labels not in ("x", "y")"#
+    );
 }
 
 #[test]
@@ -88,13 +103,21 @@ fn empty_lists_and_blank_queries_are_errors() {
         Query::new(Clause::project_in(none)).build(),
         Err(JqlError::EmptyList("project".into()))
     );
-    assert_eq!(Query::new(Clause::raw("  ")).build(), Err(JqlError::Unbounded));
-    assert!(matches!(user_zone("Mars/Olympus"), Err(JqlError::UnknownZone(_))));
+    assert_eq!(
+        Query::new(Clause::raw("  ")).build(),
+        Err(JqlError::Unbounded)
+    );
+    assert!(matches!(
+        user_zone("Mars/Olympus"),
+        Err(JqlError::UnknownZone(_))
+    ));
 }
 
 #[test]
 fn key_in_is_chunked() {
-    let keys: Vec<IssueKey> = (1..=250).map(|n| format!("ABC-{n}").parse().unwrap()).collect();
+    let keys: Vec<IssueKey> = (1..=250)
+        .map(|n| format!("ABC-{n}").parse().unwrap())
+        .collect();
     let chunks = Clause::key_in_chunks(&keys, 100);
     assert_eq!(chunks.len(), 3);
     let texts: Vec<String> = chunks.iter().map(|c| c.render().unwrap()).collect();
@@ -112,9 +135,15 @@ fn berlin_spring_forward_uses_summer_time() {
     let c = Clause::updated_since(utc(2026, 3, 29, 1, 30, 0), berlin);
     assert_eq!(c.render().unwrap(), r#"updated >= "2026-03-29 03:30""#);
     // Half an hour earlier it is still winter time.
-    assert_eq!(JqlDateTime::floor(utc(2026, 3, 29, 0, 30, 0), berlin).to_string(), "2026-03-29 01:30");
+    assert_eq!(
+        JqlDateTime::floor(utc(2026, 3, 29, 0, 30, 0), berlin).to_string(),
+        "2026-03-29 01:30"
+    );
     // An upper bound inside the skipped hour moves to its end.
-    assert_eq!(JqlDateTime::ceil(utc(2026, 3, 29, 0, 59, 30), berlin).to_string(), "2026-03-29 03:00");
+    assert_eq!(
+        JqlDateTime::ceil(utc(2026, 3, 29, 0, 59, 30), berlin).to_string(),
+        "2026-03-29 03:00"
+    );
 }
 
 #[test]
@@ -122,37 +151,72 @@ fn berlin_fall_back_never_narrows_the_window() {
     let berlin = zone("Europe/Berlin");
     // 00:30 UTC on 2026-10-25 is 02:30 CEST; 02:30 also means 01:30 UTC (CET), so a
     // lower bound steps back to the last unambiguous minute before the repeated hour.
-    assert_eq!(JqlDateTime::floor(utc(2026, 10, 25, 0, 30, 0), berlin).to_string(), "2026-10-25 01:59");
+    assert_eq!(
+        JqlDateTime::floor(utc(2026, 10, 25, 0, 30, 0), berlin).to_string(),
+        "2026-10-25 01:59"
+    );
     // 01:30 UTC is 02:30 CET, the later reading: both readings are at or before it.
-    assert_eq!(JqlDateTime::floor(utc(2026, 10, 25, 1, 30, 0), berlin).to_string(), "2026-10-25 02:30");
+    assert_eq!(
+        JqlDateTime::floor(utc(2026, 10, 25, 1, 30, 0), berlin).to_string(),
+        "2026-10-25 02:30"
+    );
     // Upper bound for 00:30 UTC: 02:30 read either way is not before it.
-    assert_eq!(JqlDateTime::ceil(utc(2026, 10, 25, 0, 30, 0), berlin).to_string(), "2026-10-25 02:30");
+    assert_eq!(
+        JqlDateTime::ceil(utc(2026, 10, 25, 0, 30, 0), berlin).to_string(),
+        "2026-10-25 02:30"
+    );
     // Upper bound for 01:30 UTC must not be read as 00:30 UTC: step past the repeated hour.
-    assert_eq!(JqlDateTime::ceil(utc(2026, 10, 25, 1, 30, 0), berlin).to_string(), "2026-10-25 03:00");
+    assert_eq!(
+        JqlDateTime::ceil(utc(2026, 10, 25, 1, 30, 0), berlin).to_string(),
+        "2026-10-25 03:00"
+    );
 }
 
 #[test]
 fn other_zones() {
     let instant = utc(2026, 3, 29, 1, 30, 0);
     // Auckland is on daylight time (UTC+13) in March.
-    assert_eq!(JqlDateTime::floor(instant, zone("Pacific/Auckland")).to_string(), "2026-03-29 14:30");
+    assert_eq!(
+        JqlDateTime::floor(instant, zone("Pacific/Auckland")).to_string(),
+        "2026-03-29 14:30"
+    );
     // Honolulu has no daylight saving (UTC-10): the previous day.
-    assert_eq!(JqlDateTime::floor(instant, zone("Pacific/Honolulu")).to_string(), "2026-03-28 15:30");
-    assert_eq!(JqlDateTime::floor(instant, zone("UTC")).to_string(), "2026-03-29 01:30");
+    assert_eq!(
+        JqlDateTime::floor(instant, zone("Pacific/Honolulu")).to_string(),
+        "2026-03-28 15:30"
+    );
+    assert_eq!(
+        JqlDateTime::floor(instant, zone("UTC")).to_string(),
+        "2026-03-29 01:30"
+    );
     // Auckland's daylight time ends 2026-04-05 03:00 NZDT (14:00 UTC on 04-04).
     let auckland = zone("Pacific/Auckland");
-    assert_eq!(JqlDateTime::floor(utc(2026, 4, 4, 13, 30, 0), auckland).to_string(), "2026-04-05 01:59");
+    assert_eq!(
+        JqlDateTime::floor(utc(2026, 4, 4, 13, 30, 0), auckland).to_string(),
+        "2026-04-05 01:59"
+    );
 }
 
 #[test]
 fn minute_precision_rounds_outwards() {
     let t = utc(2026, 1, 15, 10, 42, 59);
-    assert_eq!(JqlDateTime::floor(t, zone("UTC")).to_string(), "2026-01-15 10:42");
-    assert_eq!(JqlDateTime::ceil(t, zone("UTC")).to_string(), "2026-01-15 10:43");
-    let exact = utc(2026, 1, 15, 10, 42, 0);
-    assert_eq!(JqlDateTime::ceil(exact, zone("UTC")).to_string(), "2026-01-15 10:42");
     assert_eq!(
-        Clause::updated_before(t, zone("Asia/Kolkata")).render().unwrap(),
+        JqlDateTime::floor(t, zone("UTC")).to_string(),
+        "2026-01-15 10:42"
+    );
+    assert_eq!(
+        JqlDateTime::ceil(t, zone("UTC")).to_string(),
+        "2026-01-15 10:43"
+    );
+    let exact = utc(2026, 1, 15, 10, 42, 0);
+    assert_eq!(
+        JqlDateTime::ceil(exact, zone("UTC")).to_string(),
+        "2026-01-15 10:42"
+    );
+    assert_eq!(
+        Clause::updated_before(t, zone("Asia/Kolkata"))
+            .render()
+            .unwrap(),
         r#"updated < "2026-01-15 16:13""#
     );
 }

@@ -3,8 +3,8 @@
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use super::model::{
-    CodeBlockAttrs, Document, LinkAttrs, LocalIdAttrs, Mark, Node, OrderedListAttrs,
-    TaskItemAttrs, TaskState,
+    CodeBlockAttrs, Document, LinkAttrs, LocalIdAttrs, Mark, Node, OrderedListAttrs, TaskItemAttrs,
+    TaskState,
 };
 
 /// How a Markdown soft line break (a plain newline inside a paragraph) is converted.
@@ -201,7 +201,9 @@ fn is_safe_href(href: &str) -> bool {
         .take(12)
         .collect::<String>()
         .to_ascii_lowercase();
-    !(lower.starts_with("javascript:") || lower.starts_with("vbscript:") || lower.starts_with("data:"))
+    !(lower.starts_with("javascript:")
+        || lower.starts_with("vbscript:")
+        || lower.starts_with("data:"))
 }
 
 enum Frame {
@@ -254,16 +256,13 @@ impl Builder {
     }
 
     fn inline(&mut self) -> Option<&mut InlineBuf> {
-        for frame in self.stack.iter_mut().rev() {
-            match frame {
-                Frame::Para(buf) | Frame::Heading(_, buf) | Frame::Cell(buf) => return Some(buf),
-                Frame::Item { inline, .. } => return Some(inline),
-                Frame::Code(..) | Frame::Html(_) => return None,
-                Frame::Root(_) | Frame::Quote(_) | Frame::List { .. } => return None,
-                Frame::Table { .. } | Frame::Row(_) => return None,
+        match self.stack.last_mut() {
+            Some(Frame::Para(buf)) | Some(Frame::Heading(_, buf)) | Some(Frame::Cell(buf)) => {
+                Some(buf)
             }
+            Some(Frame::Item { inline, .. }) => Some(inline),
+            _ => None,
         }
-        None
     }
 
     /// Adds a finished block to the nearest block container.
@@ -826,7 +825,13 @@ fn make_table(head: Vec<Vec<Node>>, rows: Vec<Vec<Vec<Node>>>) -> Node {
     }
 }
 
-fn convert_list(start: Option<u64>, items: Vec<Item>, ctx: Ctx, ids: &mut Ids, out: &mut Vec<Node>) {
+fn convert_list(
+    start: Option<u64>,
+    items: Vec<Item>,
+    ctx: Ctx,
+    ids: &mut Ids,
+    out: &mut Vec<Node>,
+) {
     let tasks_allowed = ctx != Ctx::Quote;
     let mut index: u64 = 0;
     let mut iter = items.into_iter().peekable();
