@@ -279,3 +279,34 @@ fn wiki_round_trip_of_markdown_keeps_the_document() {
     let back = wiki_to_adf(&adf_to_wiki(&doc));
     assert_eq!(adf_to_markdown(&back), adf_to_markdown(&doc));
 }
+
+#[test]
+fn newlines_inside_text_nodes_do_not_start_blocks() {
+    // Text from other tools may carry raw newlines; what follows them must not become a
+    // heading, list, quote or setext underline.
+    for text in [
+        "a\n# b",
+        "a\n- b",
+        "a\n> b",
+        "a\n===",
+        "a\n1. b",
+        "a \n  # b",
+        "x\n    code?",
+    ] {
+        let doc = Document::new(vec![Node::paragraph(vec![Node::text(text)])]);
+        let md = adf_to_markdown(&doc);
+        let back = markdown_to_adf(&md);
+        assert_eq!(back.content.len(), 1, "{text:?} -> {md:?}");
+        assert!(
+            matches!(back.content[0], Node::Paragraph { .. }),
+            "{text:?} -> {md:?}"
+        );
+        let plain = adf_to_plain_text(&back).replace('\n', "");
+        let expected: String = text.split('\n').map(str::trim_start).collect();
+        assert_eq!(
+            plain.replace(' ', ""),
+            expected.replace(' ', ""),
+            "{text:?} -> {md:?}"
+        );
+    }
+}

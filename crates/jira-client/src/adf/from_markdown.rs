@@ -410,11 +410,9 @@ impl Builder {
     fn end(&mut self, tag: TagEnd) {
         match tag {
             TagEnd::Paragraph => {
-                if let Some(Frame::Para(buf)) = self.stack.last() {
-                    let _ = buf;
+                if matches!(self.stack.last(), Some(Frame::Para(_))) {
                     if let Some(Frame::Para(buf)) = self.stack.pop() {
-                        let nodes = buf.finish();
-                        self.push_block(Blk::Para(nodes));
+                        self.push_block(Blk::Para(buf.finish()));
                     }
                 }
             }
@@ -605,9 +603,7 @@ fn flush_item_inline(item: &mut Item, inline: &mut InlineBuf) {
     if inline.nodes.is_empty() {
         return;
     }
-    let buf = std::mem::take(inline);
-    // Keep open marks/links for the rest of the item (cannot span blocks, but harmless).
-    let nodes = buf.finish();
+    let nodes = std::mem::take(inline).finish();
     if !nodes.is_empty() {
         item.blocks.push(Blk::Para(nodes));
     }

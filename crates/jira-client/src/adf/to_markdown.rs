@@ -711,7 +711,7 @@ fn render_formatted(nodes: &[Node], ctx: InlineCtx, line_start: bool) -> String 
                 }
                 out.push_str(&escape_text(lead, ctx, at_line_start));
                 if !lead.is_empty() {
-                    at_line_start = false;
+                    at_line_start = ctx == InlineCtx::Para && lead.ends_with('\n');
                 }
                 // Open new marks, longest-running first.
                 let mut new: Vec<Fmt> = want
