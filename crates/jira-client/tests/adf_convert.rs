@@ -200,7 +200,7 @@ fn jira_adf_with_panels_mentions_and_unknown_nodes_renders() {
     let md = adf_to_markdown(&v);
     assert_eq!(
         md,
-        "Hi @Ann 😄 DONE 2026-01-01 <https://e.com/x>\n\n> sadsadsad\n\nkept text\n\n**More**\n\ninside\n\n\\[attachment: shot.png\\]\n\nodd\n"
+        "Hi @Ann 😄 DONE 2026-01-01 <https://e.com/x>\n\n> [!NOTE]\n> sadsadsad\n\nkept text\n\n**More**\n\ninside\n\n\\[attachment: shot.png\\]\n\nodd\n"
     );
     let plain = adf_to_plain_text(&v);
     assert!(
@@ -267,7 +267,7 @@ fn wiki_text_is_escaped() {
 fn wiki_to_markdown_reads_jira_wiki() {
     let wiki = "h1. Header 1\n\nLorem *ipsum* _dolor_ -old- +under+ {{mono}} ??cite??\nnext line\\\\after break\n\n{panel:bgColor=#eae6ff}\n{color:#6554c0}Excepteur {color}sint occaecat\n{panel}\n\nh2. Links\n\n* [Google.com|https://www.google.com/]\n* [https://www.facebook.com/]\n** nested\n*# numbered\n# one\n# two\n\n||A||B||\n|1|[x|https://e.com/a?b=1]|\n\n{code:python}\nprint('*not bold*')\n{code}\n\nbq. quoted\n\n{quote}\nmulti\nline\n{quote}\n\n----\n\nSee https://example.com/page. Mention [~jdoe] and !screen.png|thumbnail!";
     let md = wiki_to_markdown(wiki);
-    let expected = "# Header 1\n\nLorem **ipsum** *dolor* ~~old~~ under `mono` *cite*\\\nnext line\\\nafter break\n\n> Excepteur sint occaecat\n\n## Links\n\n- [Google.com](https://www.google.com/)\n- <https://www.facebook.com/>\n  - nested\n\n  1. numbered\n\n1. one\n2. two\n\n| A | B |\n| --- | --- |\n| 1 | [x](https://e.com/a?b=1) |\n\n```python\nprint('*not bold*')\n```\n\n> quoted\n\n> multi\\\n> line\n\n---\n\nSee <https://example.com/page>. Mention @jdoe and screen.png\n";
+    let expected = "# Header 1\n\nLorem **ipsum** *dolor* ~~old~~ under `mono` *cite*\\\nnext line\\\nafter break\n\n> [!NOTE]\n> Excepteur sint occaecat\n\n## Links\n\n- [Google.com](https://www.google.com/)\n- <https://www.facebook.com/>\n  - nested\n\n  1. numbered\n\n1. one\n2. two\n\n| A | B |\n| --- | --- |\n| 1 | [x](https://e.com/a?b=1) |\n\n```python\nprint('*not bold*')\n```\n\n> quoted\n\n> multi\\\n> line\n\n---\n\nSee <https://example.com/page>. Mention @jdoe and screen.png\n";
     assert_eq!(md, expected);
     adf_support::check_document(&wiki_to_adf(wiki).to_value()).unwrap();
 }
@@ -309,4 +309,21 @@ fn newlines_inside_text_nodes_do_not_start_blocks() {
             "{text:?} -> {md:?}"
         );
     }
+}
+
+#[test]
+fn github_alerts_become_panels() {
+    let md = "> [!WARNING]\n> # Careful\n>\n> - [ ] check\n> > nested\n\n> [!TIP]\n> tip";
+    let c = content(md);
+    assert_eq!(c[0]["type"], "panel");
+    assert_eq!(c[0]["attrs"], json!({"panelType": "warning"}));
+    assert_eq!(c[0]["content"][0]["type"], "heading");
+    assert_eq!(c[0]["content"][1]["type"], "taskList");
+    assert_eq!(c[0]["content"][2]["content"][0]["text"], "nested");
+    assert_eq!(c[1]["attrs"], json!({"panelType": "tip"}));
+    let back = markdown_to_adf(&adf_to_markdown(&markdown_to_adf(md)));
+    assert_eq!(back, markdown_to_adf(md));
+    // Inside a list an alert is just its content.
+    let c = content("- > [!NOTE]\n  > x");
+    assert_eq!(c[0]["content"][0]["content"][0]["content"][0]["text"], "x");
 }

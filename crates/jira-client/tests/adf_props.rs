@@ -31,6 +31,8 @@ fn markup() -> impl Strategy<Value = String> {
             Just("- [ ] ".to_string()),
             Just("- [x] ".to_string()),
             Just("> ".to_string()),
+            Just("> [!NOTE]\n".to_string()),
+            Just("[!TIP]".to_string()),
             Just("# ".to_string()),
             Just("| ".to_string()),
             Just("|---|".to_string()),

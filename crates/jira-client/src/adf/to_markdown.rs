@@ -348,12 +348,27 @@ fn render_block(node: &Node, depth: usize, alternate: bool) -> Option<String> {
                 format!("{fence}{lang}\n{code}\n{fence}")
             }
         }
-        Node::Blockquote { content } | Node::Panel { content, .. } => {
+        Node::Blockquote { content } => {
             let inner = render_blocks(content, depth + 1);
             if inner.is_empty() {
                 return Some(String::new());
             }
             quote_lines(&inner)
+        }
+        Node::Panel { attrs, content } => {
+            let inner = render_blocks(content, depth + 1);
+            if inner.is_empty() {
+                return Some(String::new());
+            }
+            // A GitHub alert: `> [!NOTE]`.
+            let alert = match attrs.panel_type.as_str() {
+                "tip" | "success" => "TIP",
+                "note" => "IMPORTANT",
+                "warning" => "WARNING",
+                "error" => "CAUTION",
+                _ => "NOTE",
+            };
+            quote_lines(&format!("[!{alert}]\n{inner}"))
         }
         Node::Expand { attrs, content } | Node::NestedExpand { attrs, content } => {
             let mut parts = Vec::new();

@@ -48,6 +48,15 @@ const CELL_BLOCKS: &[&str] = &[
     "rule",
     "panel",
 ];
+const PANEL_BLOCKS: &[&str] = &[
+    "paragraph",
+    "heading",
+    "bulletList",
+    "orderedList",
+    "taskList",
+    "codeBlock",
+    "rule",
+];
 const TEXT_MARKS: &[&str] = &[
     "strong",
     "em",
@@ -242,7 +251,7 @@ fn check_node(
         "tableHeader" | "tableCell" => {
             check_children(non_empty(node, path)?, CELL_BLOCKS, path, ids, depth)?
         }
-        "panel" => check_children(non_empty(node, path)?, CELL_BLOCKS, path, ids, depth)?,
+        "panel" => check_children(non_empty(node, path)?, PANEL_BLOCKS, path, ids, depth)?,
         "expand" => check_children(non_empty(node, path)?, DOC_BLOCKS, path, ids, depth)?,
         "text" => check_text(node, path)?,
         other => {
