@@ -37,7 +37,11 @@ async fn secrets_never_reach_the_logs() {
     c.myself().await.unwrap();
     let _ = c.get_issue("NOPE-1", &GetIssue::default()).await;
     let bad = client_with(
-        SiteConfig::cloud_basic(sim.base_url().parse().unwrap(), EMAIL, SecretString::from("bad-token-xyz")),
+        SiteConfig::cloud_basic(
+            sim.base_url().parse().unwrap(),
+            EMAIL,
+            SecretString::from("bad-token-xyz"),
+        ),
         test_pacer(),
         ClientOptions::default(),
     );
