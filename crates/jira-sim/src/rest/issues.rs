@@ -913,8 +913,19 @@ pub async fn property_put(
     let Some(issue) = w.issues.get_mut(&id) else {
         return crate::util::not_found_issue();
     };
-    let existed = issue.properties.insert(prop.clone(), value.clone()).is_some();
-    let ev = property_event(&sim, &w, id, "issue_property_set", &prop, Some(value), &call.user);
+    let existed = issue
+        .properties
+        .insert(prop.clone(), value.clone())
+        .is_some();
+    let ev = property_event(
+        &sim,
+        &w,
+        id,
+        "issue_property_set",
+        &prop,
+        Some(value),
+        &call.user,
+    );
     drop(w);
     publish_issue_event(&sim, ev);
     (crate::util::code(if existed { 200 } else { 201 })).into_response()
