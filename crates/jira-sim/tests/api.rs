@@ -496,3 +496,24 @@ async fn reset_restores_the_seeded_scenario() {
         s.scenario["sites"][0]["cloud_id"]
     );
 }
+
+#[tokio::test]
+async fn legacy_createmeta_on_cloud_only() {
+    let s = cloud().await;
+    let (st, v) = s
+        .get("alice", "/rest/api/2/issue/createmeta?projectKeys=OPS&issuetypeNames=Bug&expand=projects.issuetypes.fields")
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["projects"][0]["key"], "OPS");
+    let bug = &v["projects"][0]["issuetypes"][0];
+    assert_eq!(bug["name"], "Bug");
+    assert_eq!(bug["fields"]["customfield_10020"]["required"], true);
+    assert_eq!(bug["fields"]["summary"]["required"], true);
+    let dc = start(jira_sim::SimConfig::data_center()).await;
+    assert_eq!(
+        dc.get("alice", "/rest/api/2/issue/createmeta?projectKeys=OPS")
+            .await
+            .0,
+        404
+    );
+}
