@@ -21,7 +21,7 @@ use crate::Sim;
 
 /// Publishes an issue event after the world lock was released.
 pub fn publish_issue_event(sim: &Sim, snapshot: Option<(Value, jql_doc::DocSnap)>) {
-    if let Some((body, snap)) = snapshot {
+    if let Some((body, snap)) = snapshot.filter(|(b, _)| !b.is_null()) {
         let event = body
             .get("webhookEvent")
             .and_then(Value::as_str)
@@ -82,6 +82,14 @@ pub fn issue_event(
     history: Option<&History>,
 ) -> (Value, jql_doc::DocSnap) {
     let site = w.site_of_issue(issue);
+    if !sim.ext.listening(site) {
+        let snap = jql_doc::DocSnap {
+            doc: Default::default(),
+            site,
+            user: user.to_string(),
+        };
+        return (Value::Null, snap);
+    }
     let call = hook_call(sim, w, site, user);
     let opts = IssueOpts {
         fields: FieldSel::parse(&[], true, true),
@@ -943,6 +951,9 @@ fn property_event(
 ) -> Option<(Value, jql_doc::DocSnap)> {
     let issue = w.issues.get(&id)?;
     let site = w.site_of_issue(issue);
+    if !sim.ext.listening(site) {
+        return None;
+    }
     let call = hook_call(sim, w, site, user);
     let mut property = json!({"key": key});
     if let Some(v) = value {

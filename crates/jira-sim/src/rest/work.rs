@@ -30,6 +30,9 @@ fn child_event(
 ) -> Option<(Value, super::issues::jql_doc::DocSnap)> {
     let issue = w.issues.get(&issue_id)?;
     let site = w.site_of_issue(issue);
+    if !sim.ext.listening(site) {
+        return None;
+    }
     let call = hook_call(sim, w, site, user);
     let mut body = json!({
         "timestamp": Utc::now().timestamp_millis(),
