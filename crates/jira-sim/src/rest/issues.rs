@@ -758,7 +758,11 @@ pub fn edit_issue(sim: &Sim, call: &Call, key: &str, body: &Value) -> Result<u64
             &w,
             issue,
             "jira:issue_updated",
-            "issue_generic",
+            if h.items.iter().any(|it| it.field_id == "assignee") {
+                "issue_assigned"
+            } else {
+                "issue_updated"
+            },
             &call.user,
             Some(h),
         )),
