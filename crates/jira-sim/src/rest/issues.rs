@@ -49,7 +49,14 @@ pub mod jql_doc {
                 return true;
             }
             let w = sim.world.lock();
-            let cat = crate::rest::search::catalog(&w, self.site, &self.user);
+            // Webhook filters see every project of the site (evaluated as an administrator).
+            let who = w
+                .users
+                .iter()
+                .find(|u| u.admin)
+                .map(|u| u.account_id.clone())
+                .unwrap_or_else(|| self.user.clone());
+            let cat = crate::rest::search::catalog(&w, self.site, &who);
             jql::compile(q, &cat).is_ok_and(|c| c.matches(&self.doc))
         }
     }
