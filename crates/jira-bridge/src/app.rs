@@ -185,5 +185,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    App::build(config).await?.serve(listener, shutdown).await
+    let app = App::build(config).await?;
+    crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
+    app.serve(listener, shutdown).await
 }

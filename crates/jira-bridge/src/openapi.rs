@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "admin", description = "Operator endpoints (admin key)"),
         (name = "tenancy", description = "The calling tenant"),
         (name = "audit", description = "Who did what, when, with what outcome"),
+        (name = "events", description = "Outbound webhooks (Standard Webhooks) and the event stream"),
     ),
     components(schemas(crate::http::Problem))
 )]

@@ -59,6 +59,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics::metrics))
         .merge(crate::tenancy::api::routes())
         .merge(crate::audit::api::routes())
+        .merge(crate::events::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.
