@@ -9,5 +9,6 @@ mod audit;
 mod auth;
 mod binary;
 mod errors;
+mod events;
 mod operations;
 mod secrets;
