@@ -14,7 +14,7 @@ use base64::Engine;
 use futures::StreamExt;
 use jira_bridge::events::{self, EventType, EventsSettings};
 use jira_bridge_store::test_support::TestDatabase;
-use jira_bridge_store::{Backend, Store, TenantId};
+use jira_bridge_store::{Store, TenantId};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -30,6 +30,9 @@ struct EventsApp {
     base: String,
     client: reqwest::Client,
     db: TestDatabase,
+    db_url: String,
+    master_key: Option<String>,
+    shared: bool,
     _data_dir: tempfile::TempDir,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -38,6 +41,32 @@ struct EventsApp {
 impl EventsApp {
     async fn spawn(settings: EventsSettings) -> Self {
         let db = TestDatabase::from_env().await.unwrap();
+        Self::spawn_on(settings, db, None).await
+    }
+
+    /// A second replica on the same database (and the same master key).
+    async fn replica(&self, settings: EventsSettings) -> Self {
+        // The database is owned (and dropped) by the first instance; this one only
+        // uses its URL (its own TestDatabase is an unused placeholder).
+        let placeholder = TestDatabase::sqlite();
+        let mut me = Self::spawn_on(
+            settings,
+            placeholder,
+            Some((self.db_url.clone(), self.master_key.clone())),
+        )
+        .await;
+        me.shared = true;
+        me
+    }
+
+    async fn spawn_on(
+        settings: EventsSettings,
+        db: TestDatabase,
+        shared: Option<(String, Option<String>)>,
+    ) -> Self {
+        let url = shared
+            .as_ref()
+            .map_or_else(|| db.url().to_owned(), |(u, _)| u.clone());
         let data_dir = tempfile::tempdir().unwrap();
         let mut env = BTreeMap::from([
             ("JIRA_BRIDGE_BIND".to_owned(), "127.0.0.1:0".to_owned()),
@@ -45,7 +74,7 @@ impl EventsApp {
                 "JIRA_BRIDGE_DATA_DIR".to_owned(),
                 data_dir.path().display().to_string(),
             ),
-            ("JIRA_BRIDGE_DATABASE_URL".to_owned(), db.url().to_owned()),
+            ("JIRA_BRIDGE_DATABASE_URL".to_owned(), url.clone()),
             ("JIRA_BRIDGE_ADMIN_KEY".to_owned(), ADMIN_KEY.to_owned()),
             (
                 "JIRA_BRIDGE_DATABASE_MAX_CONNECTIONS".to_owned(),
@@ -56,13 +85,17 @@ impl EventsApp {
                 "true".to_owned(),
             ),
         ]);
-        if db.backend() == Backend::Postgres {
-            env.insert(
-                "JIRA_BRIDGE_MASTER_KEY".to_owned(),
+        // Always configure the master key, so that replicas share it.
+        let master_key = match &shared {
+            Some((_, key)) => key.clone(),
+            None => Some(
                 jira_bridge::crypto::generate_key()
                     .expose_secret()
                     .to_owned(),
-            );
+            ),
+        };
+        if let Some(k) = &master_key {
+            env.insert("JIRA_BRIDGE_MASTER_KEY".to_owned(), k.clone());
         }
         let config = jira_bridge::Config::load_with_env(None, &env)
             .unwrap()
@@ -81,6 +114,9 @@ impl EventsApp {
             base,
             client,
             db,
+            db_url: url,
+            master_key,
+            shared: false,
             _data_dir: data_dir,
             shutdown,
             server: Some(server),
@@ -974,4 +1010,69 @@ async fn subscription_urls_to_private_hosts_are_refused_unless_the_operator_allo
     .await;
     assert_eq!(res.status(), 201);
     open.stop().await;
+}
+
+#[tokio::test]
+async fn two_replicas_share_the_outbox_and_each_event_is_delivered_once() {
+    let first = EventsApp::spawn(fast_settings()).await;
+    let second = first.replica(fast_settings()).await;
+    assert!(second.shared && second.db_url == first.db_url);
+    let t = first.create_tenant("acme").await;
+    let (receiver, url, server) = Receiver::start(0).await;
+    let res = subscribe(&second.client, &second.base, &t.key, json!({"url": url})).await;
+    assert_eq!(
+        res.status(),
+        201,
+        "the tenant's key works on either replica"
+    );
+    let store = first.store().await;
+    let total = 40;
+    for i in 0..total {
+        emit(&store, &t.id, EventType::JobProgress, i).await;
+    }
+    eventually("every event delivered", || async {
+        receiver.received().len() >= total as usize
+    })
+    .await;
+    let sub_id = get_json(&first.client, first.url("/v1/subscriptions"), &t.key).await["items"][0]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("every delivery recorded", || async {
+        let v = get_json(
+            &first.client,
+            first.url(&format!("/v1/subscriptions/{sub_id}/deliveries?limit=500")),
+            &t.key,
+        )
+        .await;
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["state"] == "succeeded")
+    })
+    .await;
+    let mut ids: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.headers["webhook-id"].clone())
+        .collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), total as usize, "every event arrived");
+    assert_eq!(before, total as usize, "and none twice");
+    let ds = get_json(
+        &second.client,
+        second.url(&format!("/v1/subscriptions/{sub_id}/deliveries?limit=500")),
+        &t.key,
+    )
+    .await;
+    let ds = ds["items"].as_array().unwrap();
+    assert_eq!(ds.len(), total as usize);
+    assert!(ds.iter().all(|d| d["attempts"] == 1), "one attempt each");
+    server.abort();
+    second.stop().await;
+    first.stop().await;
 }
