@@ -7,34 +7,6 @@ use jira_bridge_store::events::{
 };
 use jira_bridge_store::{Backend, PageRequest, Store, StoreError, TenantId, Timestamp};
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let (_db, store) = crate::sqlite().await;
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some((_db, store)) = crate::postgres().await else {
-                        eprintln!("JIRA_BRIDGE_TEST_POSTGRES_URL not set: PostgreSQL case skipped");
-                        return;
-                    };
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-    };
-}
-
 contract!(
     events_get_increasing_seq_and_page_per_tenant,
     rolled_back_transaction_leaves_no_event_and_no_change,

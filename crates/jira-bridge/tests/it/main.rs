@@ -10,5 +10,6 @@ mod auth;
 mod binary;
 mod errors;
 mod events;
+mod idempotency;
 mod operations;
 mod secrets;
