@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use jira_bridge_store::events::{
     Delivery, DeliveryAttempt, DeliveryId, Event, Subscription, SubscriptionId,
 };
@@ -547,7 +548,8 @@ async fn events(
         Some(s) => s,
         None => state.store.last_event_seq().await?,
     };
-    let stream = event_stream(state.store.clone(), tenant.id, start, wake);
+    let stream = event_stream(state.store.clone(), tenant.id, start, wake)
+        .take_until(super::stream_shutdown(&state).cancelled_owned());
     Ok(Sse::new(stream)
         .keep_alive(
             KeepAlive::new()

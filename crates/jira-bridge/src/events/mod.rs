@@ -261,9 +261,41 @@ impl Wake {
     }
 }
 
+// SSE streams run until the client leaves; on shutdown they must end so that the
+// server can drain. Handlers only see `AppState`, so the shutdown token of each
+// running service is found by the identity of its shared configuration.
+static STREAM_SHUTDOWN: LazyLock<std::sync::Mutex<Vec<(usize, CancellationToken)>>> =
+    LazyLock::new(Default::default);
+
+fn state_key(state: &crate::http::AppState) -> usize {
+    std::sync::Arc::as_ptr(&state.config) as usize
+}
+
+/// The token that ends this service's streams (a never-cancelled one when [`start`]
+/// was not called).
+pub(crate) fn stream_shutdown(state: &crate::http::AppState) -> CancellationToken {
+    let key = state_key(state);
+    STREAM_SHUTDOWN
+        .lock()
+        .ok()
+        .and_then(|l| l.iter().find(|(k, _)| *k == key).map(|(_, t)| t.clone()))
+        .unwrap_or_default()
+}
+
 /// Start event delivery (and, on PostgreSQL, the cross-replica listener) as
-/// background tasks of `app`, until `shutdown`.
+/// background tasks of `app`, until `shutdown`; on shutdown, end its SSE streams.
 pub fn start(app: &App, settings: EventsSettings, shutdown: &CancellationToken) {
+    let key = state_key(app.state());
+    if let Ok(mut l) = STREAM_SHUTDOWN.lock() {
+        l.push((key, shutdown.clone()));
+    }
+    app.spawn_background("events-streams", shutdown, move |_, token| async move {
+        token.cancelled().await;
+        if let Ok(mut l) = STREAM_SHUTDOWN.lock() {
+            l.retain(|(k, _)| *k != key);
+        }
+        Ok(())
+    });
     app.spawn_background("events-delivery", shutdown, move |state, token| {
         worker::run(state, settings, token)
     });

@@ -1076,3 +1076,31 @@ async fn two_replicas_share_the_outbox_and_each_event_is_delivered_once() {
     second.stop().await;
     first.stop().await;
 }
+
+#[tokio::test]
+async fn open_event_streams_end_on_shutdown_so_the_service_can_stop() {
+    // A grace period far longer than the test's deadline: the service only stops in
+    // time if the stream ends by itself when shutdown begins.
+    let app = TestApp::builder()
+        .env("JIRA_BRIDGE_SHUTDOWN_GRACE_SECONDS", "600")
+        .spawn()
+        .await;
+    let t = app.create_tenant("a").await;
+    let mut sse = SseReader::connect(&app.client, app.url("/v1/events"), &t.key, Some("0")).await;
+    let store = app.store().await;
+    emit(&store, &t.id, EventType::JobFinished, 1).await;
+    let (_, event, _) = sse.next().await;
+    assert_eq!(event, "job.finished");
+    tokio::time::timeout(Duration::from_secs(30), app.stop())
+        .await
+        .expect("the service stops while a client is still connected");
+    let rest = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(chunk) = sse.stream.next().await {
+            if chunk.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(rest.is_ok(), "the stream was closed by the server");
+}
