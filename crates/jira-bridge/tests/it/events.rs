@@ -962,6 +962,28 @@ async fn subscriptions_are_validated_paged_and_tenant_isolated() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
+
+    // Changes are audited, never with the secret.
+    let audit = get_json(c, app.url(&format!("/v1/audit?target_id={id}")), &a.key).await;
+    let mut actions: Vec<_> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        vec![
+            "subscription.create",
+            "subscription.delete",
+            "subscription.update"
+        ],
+        "{audit}"
+    );
+    assert!(!audit.to_string().contains("whsec_"));
+    let other = get_json(c, app.url(&format!("/v1/audit?target_id={id}")), &b.key).await;
+    assert_eq!(other["items"], json!([]));
     let res = c
         .get(app.url(&format!("/v1/subscriptions/{id}")))
         .bearer_auth(&a.key)
