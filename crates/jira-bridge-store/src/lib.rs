@@ -69,6 +69,7 @@ mod time;
 
 pub mod audit;
 pub mod connections;
+pub mod jobs;
 pub mod secrets;
 pub mod tenants;
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cases;
+mod jobs;
 
 use jira_bridge_store::test_support::TestDatabase;
 use jira_bridge_store::Store;
