@@ -121,6 +121,20 @@ impl Store {
         })
     }
 
+    /// One of a tenant's entries.
+    pub async fn get_audit(&self, tenant: &TenantId, id: &AuditId) -> Result<Option<AuditEntry>> {
+        on_pool!(self, pool => {
+            sqlx::query_as::<_, AuditEntry>(&format!(
+                "SELECT {COLUMNS} FROM audit_log WHERE tenant_id = $1 AND id = $2"
+            ))
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::from_sqlx)
+        })
+    }
+
     /// A tenant's entries matching `filter`, newest first.
     pub async fn list_audit(
         &self,

@@ -221,6 +221,14 @@ pub async fn audit_entries_filter_and_page(store: &Store) {
         .unwrap();
     assert_eq!(all.items.len(), 7, "other tenant's entry is not listed");
     assert_eq!(all.items[0].id, last.id);
+    assert_eq!(
+        store.get_audit(&a.id, &last.id).await.unwrap().as_ref(),
+        Some(&last)
+    );
+    assert!(
+        store.get_audit(&b.id, &last.id).await.unwrap().is_none(),
+        "tenant-scoped"
+    );
 
     let failures = AuditFilter {
         action: Some("connection.verify".into()),

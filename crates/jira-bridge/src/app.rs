@@ -1,0 +1,189 @@
+//! Building and running the service.
+//!
+//! [`App::build`] connects the store (migrating when configured), loads the key
+//! ring and assembles the router; [`App::serve`] serves on a given listener until the
+//! shutdown token is cancelled, then drains requests and background tasks within the
+//! configured grace period. Tests bind `127.0.0.1:0` and call [`run`] or
+//! `App::build(..).serve(..)`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use jira_bridge_store::{Store, StoreOptions};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::crypto::{self, KeyRing, KeySource};
+use crate::http::{self, AppState, Metrics};
+
+/// The assembled service.
+pub struct App {
+    state: AppState,
+    tasks: TaskTracker,
+}
+
+/// Connect to the configured database, creating the SQLite data directory if needed.
+pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
+    let url = config.database_url();
+    if let Some(path) = crypto::sqlite_path(url.expose_secret()) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        }
+    }
+    let options = StoreOptions {
+        max_connections: config.database.max_connections,
+        ..StoreOptions::default()
+    };
+    Store::connect(url.expose_secret(), &options)
+        .await
+        .context("cannot connect to the database (database.url / JIRA_BRIDGE_DATABASE_URL)")
+}
+
+/// Load the key ring, logging where it came from.
+pub fn load_keys(config: &Config) -> anyhow::Result<KeyRing> {
+    let (ring, source) = crypto::load_key_ring(config).context("master key")?;
+    match &source {
+        KeySource::Generated(path) => tracing::warn!(
+            path = %path.display(),
+            key_id = ring.current_key_id(),
+            "no master key configured: generated one in a file beside the database; back it up, or set JIRA_BRIDGE_MASTER_KEY"
+        ),
+        KeySource::File(path) => {
+            tracing::info!(path = %path.display(), key_id = ring.current_key_id(), "master key loaded from file")
+        }
+        KeySource::Configured => {
+            tracing::info!(key_id = ring.current_key_id(), "master key configured")
+        }
+    }
+    Ok(ring)
+}
+
+impl App {
+    /// Connect, migrate (if `database.migrate_on_start`), load keys, build the router.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = connect_store(&config).await?;
+        if config.database.migrate_on_start {
+            store
+                .migrate()
+                .await
+                .context("applying database migrations")?;
+        } else {
+            let pending = store.pending_migrations().await?;
+            if !pending.is_empty() {
+                anyhow::bail!(
+                    "the database has {} pending migration(s); run `jira-bridge migrate` or set JIRA_BRIDGE_MIGRATE_ON_START=true",
+                    pending.len()
+                );
+            }
+        }
+        let keys = load_keys(&config)?;
+        let state = AppState {
+            store,
+            keys: Arc::new(keys),
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::default()),
+        };
+        Ok(Self {
+            state,
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// Shared state (store, keys, config).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Run a background task until shutdown; it gets the shutdown token and must
+    /// return soon after it is cancelled. Shutdown waits for it (within the grace
+    /// period).
+    pub fn spawn_background<F, Fut>(
+        &self,
+        name: &'static str,
+        shutdown: &CancellationToken,
+        task: F,
+    ) where
+        F: FnOnce(AppState, CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let fut = task(self.state.clone(), shutdown.clone());
+        let token = shutdown.clone();
+        self.tasks.spawn(async move {
+            match fut.await {
+                Ok(()) => tracing::info!(task = name, "background task finished"),
+                Err(e) => {
+                    tracing::error!(task = name, error = ?e, "background task failed; shutting down");
+                    token.cancel();
+                }
+            }
+        });
+    }
+
+    /// Serve on `listener` until `shutdown` is cancelled.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(self.state.config.server.shutdown_grace_seconds);
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let router = http::router(self.state.clone());
+        tracing::info!(address = %addr, backend = ?self.state.store.backend(), "serving");
+        let server = axum::serve(listener, router.into_make_service())
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let mut server = tokio::spawn(async move { server.await });
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            ended = &mut server => {
+                // The server stopped without being asked to: stop everything else too.
+                shutdown.cancel();
+                self.tasks.close();
+                self.tasks.wait().await;
+                self.state.store.close().await;
+                return match ended {
+                    Ok(Ok(())) => Err(anyhow::anyhow!("server stopped unexpectedly")),
+                    Ok(Err(e)) => Err(e).context("server failed"),
+                    Err(e) => Err(e).context("server task panicked"),
+                };
+            }
+        }
+        tracing::info!(grace_seconds = grace.as_secs(), "shutting down");
+        self.tasks.close();
+        let drained = tokio::time::timeout(grace, async {
+            let served = server.await;
+            self.tasks.wait().await;
+            served
+        })
+        .await;
+        self.state.store.close().await;
+        match drained {
+            Ok(Ok(Ok(()))) => {
+                tracing::info!("stopped");
+                Ok(())
+            }
+            Ok(Ok(Err(e))) => Err(e).context("server failed"),
+            Ok(Err(e)) => Err(e).context("server task panicked"),
+            Err(_) => {
+                tracing::warn!("grace period over; abandoning in-flight work");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Build and serve: the whole service on a listener, until `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    App::build(config).await?.serve(listener, shutdown).await
+}
