@@ -83,6 +83,7 @@ impl App {
         }
         let keys = load_keys(&config)?;
         let state = AppState {
+            jobs: crate::jobs::Jobs::new(store.clone()),
             store,
             keys: Arc::new(keys),
             config: Arc::new(config),

@@ -9,5 +9,7 @@ mod audit;
 mod auth;
 mod binary;
 mod errors;
+mod jobs;
+mod jobs_api;
 mod operations;
 mod secrets;
