@@ -186,5 +186,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    App::build(config).await?.serve(listener, shutdown).await
+    let app = App::build(config).await?;
+    crate::jobs::start_runner(&app, &shutdown);
+    app.serve(listener, shutdown).await
 }
