@@ -20,11 +20,18 @@ pub struct SealedColumn {
 }
 
 /// Every sealed column. A module that adds one adds it here.
-pub const SEALED_COLUMNS: &[SealedColumn] = &[SealedColumn {
-    table: "connections",
-    column: "secret",
-    key_id_column: "secret_key_id",
-}];
+pub const SEALED_COLUMNS: &[SealedColumn] = &[
+    SealedColumn {
+        table: "connections",
+        column: "secret",
+        key_id_column: "secret_key_id",
+    },
+    SealedColumn {
+        table: "idempotency_keys",
+        column: "response",
+        key_id_column: "response_key_id",
+    },
+];
 
 /// One sealed value and where it lives.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,7 +67,9 @@ impl Store {
         let mut out = Vec::new();
         for loc in SEALED_COLUMNS {
             let sql = format!(
-                "SELECT id, {kid}, {col} FROM {table} WHERE ($1 IS NULL OR {kid} <> $1) ORDER BY id",
+                "SELECT id, {kid}, {col} FROM {table}
+                 WHERE {col} IS NOT NULL AND {kid} IS NOT NULL AND ($1 IS NULL OR {kid} <> $1)
+                 ORDER BY id",
                 kid = loc.key_id_column,
                 col = loc.column,
                 table = loc.table

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod binary;
 mod errors;
+mod idempotency;
 mod jobs;
 mod jobs_api;
 mod operations;
