@@ -13,5 +13,7 @@ mod errors;
 mod events;
 mod idempotency;
 mod oauth;
+mod jobs;
+mod jobs_api;
 mod operations;
 mod secrets;
