@@ -5,7 +5,6 @@ mod common;
 mod errors;
 mod faults;
 mod issues;
-mod logs;
 mod metadata;
 mod oauth;
 mod pacing;

@@ -1,3 +1,6 @@
+//! Log capture in a binary of its own: a global subscriber sees every callsite.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -5,7 +8,10 @@ use base64::Engine as _;
 use jira_client::{ClientOptions, GetIssue, SiteConfig};
 use secrecy::SecretString;
 
-use crate::common::*;
+#[path = "it/common.rs"]
+#[allow(dead_code)]
+mod common;
+use common::*;
 
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -30,7 +36,9 @@ async fn secrets_never_reach_the_logs() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // A process-wide subscriber: this test runs in its own binary, so no other test's
+    // threads can change which callsites are enabled while it runs.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let sim = sim(jira_sim::Flavor::Cloud).await;
     let c = client(&sim);
