@@ -1,9 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jira_client::{
-    ClientOptions, Flavor, JiraClient, Pacer, PacerConfig, RetryConfig, SiteConfig,
-};
+use jira_client::{ClientOptions, Flavor, JiraClient, Pacer, PacerConfig, RetryConfig, SiteConfig};
 use jira_sim::{SimConfig, SimHandle};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -80,7 +78,12 @@ pub fn api(sim: &SimHandle) -> &'static str {
     }
 }
 
-pub async fn control(sim: &SimHandle, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+pub async fn control(
+    sim: &SimHandle,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
     let http = reqwest::Client::new();
     let mut rb = http.request(method, sim.url(path));
     if let Some(b) = body {
@@ -121,7 +124,11 @@ pub fn text_body(sim: &SimHandle, text: &str) -> Value {
     }
 }
 
-pub async fn create_task(c: &JiraClient, project: &str, summary: &str) -> jira_client::CreatedIssue {
+pub async fn create_task(
+    c: &JiraClient,
+    project: &str,
+    summary: &str,
+) -> jira_client::CreatedIssue {
     c.create_issue(
         &jira_client::IssueInput::new()
             .project_key(project)

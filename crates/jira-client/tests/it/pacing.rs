@@ -29,7 +29,10 @@ async fn six_hundred_concurrent_worklogs_under_a_20_rps_limit() {
     }
     let before = stats(&sim).await;
     let client_before = c.stats();
-    let started = FixedOffset::east_opt(3600).unwrap().with_ymd_and_hms(2026, 5, 4, 9, 0, 0).unwrap();
+    let started = FixedOffset::east_opt(3600)
+        .unwrap()
+        .with_ymd_and_hms(2026, 5, 4, 9, 0, 0)
+        .unwrap();
     let tasks = (0..600).map(|i| {
         let c = c.clone();
         let key = keys[i % keys.len()].clone();
@@ -54,7 +57,12 @@ async fn six_hundred_concurrent_worklogs_under_a_20_rps_limit() {
             Err(e) => Some(e.to_string()),
         })
         .collect();
-    assert!(failures.is_empty(), "{} failures, first: {:?}", failures.len(), failures.first());
+    assert!(
+        failures.is_empty(),
+        "{} failures, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
 
     let after = stats(&sim).await;
     let ep = "/rest/api/3/issue/{issueIdOrKey}/worklog";
@@ -62,13 +70,28 @@ async fn six_hundred_concurrent_worklogs_under_a_20_rps_limit() {
     let limited = count(&after, "POST", ep, Some(429)) - count(&before, "POST", ep, Some(429));
     assert_eq!(created, 600, "exactly one worklog per call");
     let total = created + limited;
-    assert!(limited * 50 < total, "{limited} of {total} answers were 429 (>= 2%)");
+    assert!(
+        limited * 50 < total,
+        "{limited} of {total} answers were 429 (>= 2%)"
+    );
 
     let cs = c.stats();
     eprintln!("simulator: {created} worklogs, {limited} answers 429; client: {cs:?}");
-    assert_eq!(cs.rate_limited - client_before.rate_limited, limited, "client counted every 429");
-    assert_eq!(cs.requests - client_before.requests, total, "client counted every attempt");
-    assert_eq!(cs.retries - client_before.retries, limited, "each 429 retried once");
+    assert_eq!(
+        cs.rate_limited - client_before.rate_limited,
+        limited,
+        "client counted every 429"
+    );
+    assert_eq!(
+        cs.requests - client_before.requests,
+        total,
+        "client counted every attempt"
+    );
+    assert_eq!(
+        cs.retries - client_before.retries,
+        limited,
+        "each 429 retried once"
+    );
     assert_eq!(cs.responses, cs.requests);
     assert_eq!(cs.in_flight, 0);
 

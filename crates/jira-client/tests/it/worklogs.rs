@@ -31,7 +31,10 @@ async fn worklog_add_update_list_delete_and_feeds() {
             .await
             .unwrap();
         assert_eq!(added.time_spent_seconds, Some(5400));
-        assert_eq!(added.started_at().map(|d| d.timestamp()), Some(started.timestamp()));
+        assert_eq!(
+            added.started_at().map(|d| d.timestamp()),
+            Some(started.timestamp())
+        );
         assert_eq!(added.comment, Some(text_body(&sim, "pairing")));
 
         let second = c
@@ -88,19 +91,48 @@ async fn worklog_add_update_list_delete_and_feeds() {
             assert!(w.worklog_id > 0);
         }
         let s = stats(&sim).await;
-        assert!(count(&s, "GET", &format!("{}/worklog/updated", api(&sim)), Some(200)) >= 1);
-        assert!(count(&s, "GET", &format!("{}/worklog/deleted", api(&sim)), Some(200)) >= 1);
+        assert!(
+            count(
+                &s,
+                "GET",
+                &format!("{}/worklog/updated", api(&sim)),
+                Some(200)
+            ) >= 1
+        );
+        assert!(
+            count(
+                &s,
+                "GET",
+                &format!("{}/worklog/deleted", api(&sim)),
+                Some(200)
+            ) >= 1
+        );
 
         // Under a minute is refused before anything is sent.
-        let before = count(&s, "POST", &format!("{}/issue/{{issueIdOrKey}}/worklog", api(&sim)), None);
+        let before = count(
+            &s,
+            "POST",
+            &format!("{}/issue/{{issueIdOrKey}}/worklog", api(&sim)),
+            None,
+        );
         let r = c
             .add_worklog(
                 &issue.key,
-                &WorklogInput { started, time_spent_seconds: 30, comment: None, properties: vec![] },
+                &WorklogInput {
+                    started,
+                    time_spent_seconds: 30,
+                    comment: None,
+                    properties: vec![],
+                },
             )
             .await;
         assert!(matches!(r, Err(Error::Config(_))));
-        let after = count(&stats(&sim).await, "POST", &format!("{}/issue/{{issueIdOrKey}}/worklog", api(&sim)), None);
+        let after = count(
+            &stats(&sim).await,
+            "POST",
+            &format!("{}/issue/{{issueIdOrKey}}/worklog", api(&sim)),
+            None,
+        );
         assert_eq!(before, after);
     }
 }
