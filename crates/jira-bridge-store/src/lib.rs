@@ -102,9 +102,11 @@ pub mod paging;
 mod time;
 
 pub mod audit;
+pub mod configs;
 pub mod connections;
 pub mod events;
 pub mod jobs;
+pub mod links;
 pub mod secrets;
 pub mod tenants;
 pub mod tx;
