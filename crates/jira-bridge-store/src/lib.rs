@@ -26,6 +26,9 @@
 //!   queries are written once and run on either pool through the `on_pool!` macro. Where
 //!   the dialects differ (locking, upserts with backend-specific syntax), match on
 //!   [`Store::backend`] and write both.
+//! - **SQLite write transactions** should start with a write statement, so the
+//!   transaction takes the write lock at once and waits (`busy_timeout`) instead of
+//!   failing later when it upgrades from reading to writing.
 //! - **Secrets** arrive already sealed (`Vec<u8>` ciphertext + key id): this crate never
 //!   sees plaintext. Every sealed column is listed in [`secrets::SEALED_COLUMNS`] so that
 //!   key rotation can find and re-seal all of them.
@@ -39,7 +42,9 @@
 //!    change schemas by adding new ones (expand, then contract).
 //! 2. Add one module file, e.g. `src/jobs.rs`, with its row types and an
 //!    `impl Store { … }` block of functions, and one `pub mod jobs;` line below.
-//!    Use `on_pool!` for shared SQL and [`Store::backend`] where it differs.
+//!    Use `on_pool!` for shared SQL (it is in scope in every module declared below
+//!    its definition in `lib.rs`; do not `use` it) and [`Store::backend`] where the
+//!    dialects differ.
 //!    Job claims: on PostgreSQL `SELECT … FOR UPDATE SKIP LOCKED` inside an
 //!    `UPDATE … RETURNING`; on SQLite an atomic `UPDATE … SET lease_owner = $1,
 //!    lease_until = $2 WHERE id = (SELECT id … WHERE lease_until IS NULL OR
@@ -105,6 +110,7 @@ pub mod audit;
 pub mod configs;
 pub mod connections;
 pub mod events;
+pub mod idempotency;
 pub mod jobs;
 pub mod links;
 pub mod secrets;

@@ -62,4 +62,5 @@ contract!(
     connections_round_trip_and_are_tenant_scoped,
     connection_secret_replacement_is_compare_and_swap,
     sealed_secrets_are_listed_and_replaced_only_if_unchanged,
+    idempotency_keys_claim_once_replay_and_expire,
 );

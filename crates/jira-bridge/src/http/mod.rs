@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod metrics;
 
 use std::sync::Arc;
@@ -125,6 +126,10 @@ pub fn router(state: AppState) -> Router {
                     timeout,
                 ))
                 .layer(middleware::from_fn_with_state(limit, content_length_limit))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    idempotency::idempotency,
+                ))
                 .layer(DefaultBodyLimit::max(
                     usize::try_from(limit).unwrap_or(usize::MAX),
                 )),
