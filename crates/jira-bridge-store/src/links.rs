@@ -320,7 +320,7 @@ impl Store {
         on_pool!(self, pool => {
             sqlx::query(
                 "UPDATE links SET state = 'pending', project_key = $3, config_id = $4, target = $5,
-                     job_id = $6, connection_id = $7, updated_at = $8
+                     job_id = $6, connection_id = $7, last_error = NULL, updated_at = $8
                  WHERE tenant_id = $1 AND id = $2 AND state = 'failed'",
             )
             .bind(tenant)
@@ -375,6 +375,35 @@ impl Store {
             .await
             .map_err(StoreError::from_sqlx)
         })
+    }
+
+    /// Projects of a connection's created links, sorted.
+    pub async fn linked_projects(&self, connection: &ConnectionId) -> Result<Vec<String>> {
+        on_pool!(self, pool => {
+            sqlx::query_scalar::<_, String>(
+                "SELECT DISTINCT project_key FROM links WHERE connection_id = $1 AND state = 'created'
+                 ORDER BY project_key",
+            )
+            .bind(connection)
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::from_sqlx)
+        })
+    }
+
+    /// Creation time of a connection's oldest created link.
+    pub async fn oldest_link_created_at(&self, connection: &ConnectionId) -> Result<Option<DateTime<Utc>>> {
+        let first = on_pool!(self, pool => {
+            sqlx::query_as::<_, Link>(&format!(
+                "SELECT {COLUMNS} FROM links WHERE connection_id = $1 AND state = 'created'
+                 ORDER BY id ASC LIMIT 1"
+            ))
+            .bind(connection)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::from_sqlx)?
+        });
+        Ok(first.map(|l| l.created_at))
     }
 
     /// `(tenant, connection)` of every connection with created links (scheduled sync).

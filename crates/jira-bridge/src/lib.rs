@@ -17,8 +17,10 @@ pub mod config;
 pub mod crypto;
 pub mod http;
 pub mod openapi;
+pub mod sync;
 pub mod telemetry;
 pub mod tenancy;
+pub mod tickets;
 
 pub use app::{run, App};
 pub use config::Config;
