@@ -267,3 +267,58 @@ async fn announce_failed(store: &Store, link: &jira_bridge_store::links::Link, c
         tracing::error!(ticket = %link.id, error = ?e, "could not append ticket.failed");
     }
 }
+
+/// One item of a bulk request: a source and the ticket's own fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BulkItem {
+    /// The host object.
+    pub source: Source,
+    /// Purpose.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// The ticket (fields left empty come from the request's defaults).
+    #[serde(flatten)]
+    pub fields: TicketFields,
+}
+
+/// The job items of a bulk request: defaults applied, one item per ticket, keyed by
+/// source. Items naming the same source and purpose twice are refused (by index).
+pub fn job_items(
+    defaults: &TicketFields,
+    items: Vec<BulkItem>,
+) -> Result<Vec<jira_bridge_store::jobs::NewJobItem>, super::FieldErrors> {
+    let mut errors = super::FieldErrors::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let purpose = item.purpose.unwrap_or_default();
+        if let Err(e) = check_source(&item.source, &purpose) {
+            for (k, v) in e {
+                errors.insert(format!("items[{i}].{k}"), v);
+            }
+            continue;
+        }
+        if !seen.insert((item.source.kind.clone(), item.source.id.clone(), purpose.clone())) {
+            errors.insert(
+                format!("items[{i}].source"),
+                "the same source and purpose appear twice in this request".into(),
+            );
+            continue;
+        }
+        let payload = ItemPayload {
+            source: item.source.clone(),
+            purpose,
+            fields: item.fields.with_defaults(defaults),
+            config_id: None,
+            target: None,
+        };
+        let mut ni = jira_bridge_store::jobs::NewJobItem::new(json!(payload));
+        ni.item_key = Some(format!("{}:{}", item.source.kind, item.source.id));
+        out.push(ni);
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}

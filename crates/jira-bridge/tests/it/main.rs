@@ -12,3 +12,4 @@ mod errors;
 mod idempotency;
 mod operations;
 mod secrets;
+mod tickets;
