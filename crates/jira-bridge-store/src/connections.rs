@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 
-use crate::{ConnectionId, Page, PageRequest, Result, Store, StoreError, TenantId, Timestamp};
+use crate::tx::on_tx;
+use crate::{
+    ConnectionId, Page, PageRequest, Result, Store, StoreError, StoreTx, TenantId, Timestamp,
+};
 
 /// A connection row. `secret` is ciphertext.
 #[derive(Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
@@ -841,5 +844,32 @@ impl Store {
                 .map_err(StoreError::from_sqlx)?;
         });
         Ok(())
+    }
+}
+
+impl StoreTx {
+    /// [`Store::transition_connection_status`] inside a transaction (to append the
+    /// event that announces it in the same commit).
+    pub async fn transition_connection_status(
+        &mut self,
+        id: &ConnectionId,
+        status: &str,
+        last_error: Option<&str>,
+    ) -> Result<Option<Connection>> {
+        let now = Timestamp::now();
+        on_tx!(self, conn => {
+            sqlx::query_as::<_, Connection>(&format!(
+                "UPDATE connections SET verification_status = $2, last_error = $3,
+                     updated_at = $4
+                 WHERE id = $1 AND verification_status <> $2 RETURNING {COLUMNS}"
+            ))
+            .bind(id)
+            .bind(status)
+            .bind(last_error)
+            .bind(now)
+            .fetch_optional(conn)
+            .await
+            .map_err(StoreError::from_sqlx)
+        })
     }
 }

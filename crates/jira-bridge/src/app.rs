@@ -83,11 +83,14 @@ impl App {
             }
         }
         let keys = load_keys(&config)?;
+        let connections =
+            Arc::new(crate::connections::Runtime::new(&config).context("Jira connections")?);
         let state = AppState {
             store,
             keys: Arc::new(keys),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
+            connections,
         };
         Ok(Self {
             state,
@@ -211,5 +214,11 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    App::build(config).await?.serve(listener, shutdown).await
+    let app = App::build(config).await?;
+    app.spawn_background(
+        "connections-sweep",
+        &shutdown,
+        crate::connections::sweep::run,
+    );
+    app.serve(listener, shutdown).await
 }

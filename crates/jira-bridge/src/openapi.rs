@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "admin", description = "Operator endpoints (admin key)"),
         (name = "tenancy", description = "The calling tenant"),
         (name = "audit", description = "Who did what, when, with what outcome"),
+        (name = "connections", description = "Jira connections (API tokens, PATs, OAuth 3LO) and Jira metadata through them"),
     ),
     components(schemas(crate::http::Problem))
 )]

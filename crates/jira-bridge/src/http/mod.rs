@@ -50,6 +50,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Process-wide state of Jira connections (refresh locks, OAuth app).
+    pub connections: Arc<crate::connections::Runtime>,
 }
 
 /// All API routes with their OpenAPI descriptions (no state attached yet).
@@ -60,6 +62,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics::metrics))
         .merge(crate::tenancy::api::routes())
         .merge(crate::audit::api::routes())
+        .merge(crate::connections::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.
