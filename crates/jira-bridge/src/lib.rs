@@ -16,6 +16,7 @@ pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod configs;
 pub mod connections;
 pub mod crypto;
 pub mod http;

@@ -7,6 +7,7 @@
 //! - [`bulk`]: the bulk job's batch step (`tickets.bulk_create`).
 //! - [`create_one`], [`refresh`], [`transition`]: the single-ticket operations.
 
+pub mod api;
 pub mod bulk;
 pub mod engine;
 pub mod validate;
