@@ -86,6 +86,7 @@ impl App {
         let connections =
             Arc::new(crate::connections::Runtime::new(&config).context("Jira connections")?);
         let state = AppState {
+            jobs: crate::jobs::Jobs::new(store.clone()),
             store,
             keys: Arc::new(keys),
             config: Arc::new(config),

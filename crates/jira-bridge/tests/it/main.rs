@@ -12,6 +12,8 @@ mod connections;
 mod errors;
 mod idempotency;
 mod oauth;
+mod jobs;
+mod jobs_api;
 mod operations;
 mod secrets;
 mod tickets;
