@@ -221,5 +221,7 @@ pub async fn run(
         &shutdown,
         crate::connections::sweep::run,
     );
+    app.spawn_background("ticket-jobs", &shutdown, crate::tickets::handlers::run_jobs);
+    app.spawn_background("ticket-sync-schedule", &shutdown, crate::tickets::handlers::schedule_sync);
     app.serve(listener, shutdown).await
 }

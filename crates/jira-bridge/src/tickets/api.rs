@@ -27,6 +27,8 @@ const PJ: &str = "application/problem+json";
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_ticket, list_tickets))
+        .routes(routes!(bulk_create))
+        .routes(routes!(sync_now))
         .routes(routes!(get_ticket))
         .routes(routes!(refresh_ticket))
         .routes(routes!(transition_ticket))
@@ -573,4 +575,130 @@ async fn transition_ticket(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Most items in one bulk request.
+pub const MAX_BULK_ITEMS: usize = 10_000;
+
+/// Many tickets at once.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BulkRequest {
+    /// Connection (`con_…`), unless `config_id` is given.
+    #[serde(default)]
+    pub connection_id: Option<String>,
+    /// Config whose `target` supplies defaults.
+    #[serde(default)]
+    pub config_id: Option<String>,
+    /// Config target name.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Fields every item gets unless it sets its own.
+    #[serde(default)]
+    pub defaults: TicketFields,
+    /// The tickets.
+    pub items: Vec<super::bulk::BulkItem>,
+}
+
+/// A job was queued.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobAccepted {
+    /// `job_…`: follow it at `/v1/jobs/{id}`.
+    pub job_id: String,
+}
+
+/// Create many tickets in a durable job: items are validated one by one against the
+/// create metadata, grouped into Jira bulk creates of 50, each created exactly once;
+/// per-item results at `/v1/jobs/{id}/items`.
+#[utoipa::path(post, path = "/v1/tickets/bulk", tag = "tickets",
+    security(("api_key" = [])), request_body = BulkRequest,
+    responses(
+        (status = 202, description = "Queued", body = JobAccepted),
+        (status = 422, description = "Structurally invalid request", body = crate::http::Problem, content_type = PJ),
+    ))]
+async fn bulk_create(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    Json(req): Json<BulkRequest>,
+) -> Result<(StatusCode, Json<JobAccepted>), ApiError> {
+    if req.items.is_empty() || req.items.len() > MAX_BULK_ITEMS {
+        return Err(ApiError::invalid_field(
+            "items",
+            format!("1 to {MAX_BULK_ITEMS} items"),
+        ));
+    }
+    let r = resolve_target(
+        &state,
+        &tenant,
+        req.connection_id.as_deref(),
+        req.config_id.as_deref(),
+        req.target.as_deref(),
+    )
+    .await?;
+    let defaults = req.defaults.with_defaults(&r.defaults);
+    let mut items = super::bulk::job_items(&defaults, req.items).map_err(|errors| {
+        ApiError::Validation {
+            detail: "some items are not valid".into(),
+            errors,
+        }
+    })?;
+    for it in &mut items {
+        if let Some(obj) = it.payload.as_object_mut() {
+            obj.insert("config_id".into(), serde_json::json!(r.config_id));
+            obj.insert("target".into(), serde_json::json!(r.target));
+        }
+    }
+    let enq = crate::jobs::EnqueueRequest::new(tenant.id.clone(), super::bulk::KIND, items)
+        .payload(serde_json::json!({"connection_id": r.connection_id}), 1)
+        .connection(r.connection_id.clone());
+    let job = state.jobs.enqueue(enq).await.map_err(|e| match e {
+        crate::jobs::JobError::Invalid(m) => ApiError::invalid_field("items", m),
+        crate::jobs::JobError::NotFound => ApiError::NotFound("no such job".into()),
+        crate::jobs::JobError::Store(e) => e.into(),
+    })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(JobAccepted {
+            job_id: job.job.id.to_string(),
+        }),
+    ))
+}
+
+/// Which connections to sync.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// Only this connection (default: every connection with tickets).
+    #[serde(default)]
+    pub connection_id: Option<String>,
+}
+
+/// Sync ticket statuses from Jira now (incremental JQL search per connection).
+#[utoipa::path(post, path = "/v1/tickets/sync", tag = "tickets",
+    security(("api_key" = [])), request_body = SyncRequest,
+    responses(
+        (status = 202, description = "Queued", body = JobAccepted),
+        (status = 422, description = "No such connection, or nothing to sync", body = crate::http::Problem, content_type = PJ),
+    ))]
+async fn sync_now(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    Json(req): Json<SyncRequest>,
+) -> Result<(StatusCode, Json<JobAccepted>), ApiError> {
+    let only = match req.connection_id.as_deref() {
+        Some(c) => Some(resolve_target(&state, &tenant, Some(c), None, None).await?.connection_id),
+        None => None,
+    };
+    let job = super::handlers::enqueue_sync(&state, &tenant.id, only.as_ref(), None)
+        .await
+        .map_err(|e| match e {
+            crate::jobs::JobError::Store(e) => ApiError::from(e),
+            e => ApiError::internal(e),
+        })?
+        .ok_or_else(|| ApiError::invalid_field("connection_id", "no connection has tickets to sync"))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(JobAccepted {
+            job_id: job.job.id.to_string(),
+        }),
+    ))
 }

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod bulk;
 pub mod engine;
+pub mod handlers;
 pub mod validate;
 
 use jira_bridge_store::events::NewEvent;
