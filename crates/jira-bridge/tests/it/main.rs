@@ -16,4 +16,5 @@ mod jobs;
 mod jobs_api;
 mod operations;
 mod secrets;
+mod sync;
 mod tickets;
