@@ -18,3 +18,4 @@ mod operations;
 mod secrets;
 mod sync;
 mod tickets;
+mod tickets_api;
