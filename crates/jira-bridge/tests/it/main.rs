@@ -19,3 +19,4 @@ mod secrets;
 mod sync;
 mod tickets;
 mod tickets_api;
+mod tickets_crash;
