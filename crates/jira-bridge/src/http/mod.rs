@@ -68,6 +68,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::configs::api::routes())
         .merge(crate::tickets::api::routes())
         .merge(crate::jobs::api::routes())
+        .merge(crate::events::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.

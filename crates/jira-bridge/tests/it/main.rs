@@ -10,6 +10,7 @@ mod auth;
 mod binary;
 mod connections;
 mod errors;
+mod events;
 mod idempotency;
 mod oauth;
 mod jobs;
