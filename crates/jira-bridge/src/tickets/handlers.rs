@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::bulk::{self, Caches, JobPayload, Outcome};
 use super::CreateOptions;
 use crate::http::AppState;
-use crate::jobs::{EnqueueRequest, ItemOutcome, JobContext, JobHandler, JobRunner, Registry, RunnerConfig};
+use crate::jobs::{EnqueueRequest, ItemOutcome, JobContext, JobHandler, Registry};
 use crate::sync::{self, SyncOptions};
 
 /// Runs `tickets.bulk_create` batches: up to 50 items, one Jira bulk create.
@@ -181,16 +181,6 @@ impl CloneForReport for jira_client::Error {
 pub fn register(registry: &mut Registry, state: &AppState) {
     registry.register(Arc::new(BulkCreateHandler::new(state.clone(), CreateOptions::default())));
     registry.register(Arc::new(SyncHandler::new(state.clone(), SyncOptions::default())));
-}
-
-/// Background task: run ticket jobs in this process until shutdown.
-pub async fn run_jobs(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let mut registry = Registry::new();
-    register(&mut registry, &state);
-    JobRunner::new(state.jobs.clone(), registry, RunnerConfig::default())
-        .run(shutdown)
-        .await;
-    Ok(())
 }
 
 /// How often the scheduled status sync runs.
