@@ -243,6 +243,11 @@ pub async fn run(
         &shutdown,
         crate::connections::sweep::run,
     );
+    app.spawn_background(
+        "ticket-sync-schedule",
+        &shutdown,
+        crate::tickets::handlers::schedule_sync,
+    );
     crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     crate::jobs::start_runner(&app, &shutdown);
     app.serve(listener, shutdown).await

@@ -65,8 +65,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::tenancy::api::routes())
         .merge(crate::audit::api::routes())
         .merge(crate::connections::api::routes())
-        .merge(crate::events::api::routes())
+        .merge(crate::configs::api::routes())
+        .merge(crate::tickets::api::routes())
         .merge(crate::jobs::api::routes())
+        .merge(crate::events::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.
