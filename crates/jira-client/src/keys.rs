@@ -317,8 +317,11 @@ impl KeyExtractor {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.deny
-            .extend(projects.into_iter().map(|p| p.as_ref().trim().to_ascii_uppercase()));
+        self.deny.extend(
+            projects
+                .into_iter()
+                .map(|p| p.as_ref().trim().to_ascii_uppercase()),
+        );
         self
     }
 
@@ -342,7 +345,8 @@ impl KeyExtractor {
         let mut prev: Option<char> = None;
         let mut iter = text.char_indices().peekable();
         while let Some((start, c)) = iter.next() {
-            let boundary = prev.is_none_or(|p| !p.is_alphanumeric() && !(self.underscore && p == '_'));
+            let boundary =
+                prev.is_none_or(|p| !(p.is_alphanumeric() || self.underscore && p == '_'));
             if boundary && c.is_ascii_alphabetic() {
                 if let Some((m, end)) = self.try_at(text, bytes, start) {
                     out.push(m);

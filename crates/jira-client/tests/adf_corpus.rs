@@ -27,7 +27,11 @@ fn corpus() -> Vec<(String, String)> {
 
 #[test]
 fn corpus_has_at_least_forty_documents() {
-    assert!(corpus().len() >= 40, "corpus has {} documents", corpus().len());
+    assert!(
+        corpus().len() >= 40,
+        "corpus has {} documents",
+        corpus().len()
+    );
 }
 
 #[test]
@@ -64,7 +68,12 @@ fn corpus_round_trip_is_stable() {
         // Rendering is a fixed point too.
         assert_eq!(adf_to_markdown(&second), md1, "{name}: markdown not stable");
     }
-    assert!(failures.is_empty(), "{} unstable:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} unstable:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
@@ -76,8 +85,60 @@ fn corpus_text_survives_in_plain_text_and_wiki() {
         let plain = adf_to_plain_text(&doc);
         let wiki = markdown_to_wiki(&md);
         let wiki_alnum: String = wiki.chars().filter(|c| c.is_alphanumeric()).collect();
-        for word in plain.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() > 2) {
-            assert!(wiki_alnum.contains(word), "{name}: {word:?} missing from wiki:\n{wiki}");
+        for word in plain
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() > 2)
+        {
+            assert!(
+                wiki_alnum.contains(word),
+                "{name}: {word:?} missing from wiki:\n{wiki}"
+            );
         }
+    }
+}
+
+#[test]
+fn corpus_adf_validates_against_the_official_schema() {
+    let corpus = corpus();
+    let docs: Vec<serde_json::Value> = corpus
+        .iter()
+        .map(|(_, md)| markdown_to_adf(md).to_value())
+        .collect();
+    // The round-tripped documents are judged too.
+    let second: Vec<serde_json::Value> = corpus
+        .iter()
+        .map(|(_, md)| markdown_to_adf(&adf_to_markdown(&markdown_to_adf(md))).to_value())
+        .collect();
+    let all: Vec<serde_json::Value> = docs.into_iter().chain(second).collect();
+    let verdicts =
+        jira_sim::conformance::validate_adf(&all).expect("ADF schema check could not run");
+    assert_eq!(verdicts.len(), all.len());
+    let names = corpus
+        .iter()
+        .map(|(n, _)| n.clone())
+        .chain(corpus.iter().map(|(n, _)| format!("{n} (round trip)")));
+    let failures: Vec<String> = names
+        .zip(&verdicts)
+        .filter_map(|(name, v)| v.as_ref().err().map(|e| format!("{name}: {e}")))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn schema_check_rejects_invalid_documents() {
+    // The referee must be able to fail: an empty text node and a blockquote in a list
+    // item are both invalid ADF.
+    let bad = vec![
+        serde_json::json!({"version": 1, "type": "doc", "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": ""}]}]}),
+        serde_json::json!({"version": 1, "type": "doc", "content": [
+            {"type": "bulletList", "content": [{"type": "listItem", "content": [
+                {"type": "blockquote", "content": [{"type": "paragraph"}]}]}]}]}),
+    ];
+    let verdicts =
+        jira_sim::conformance::validate_adf(&bad).expect("ADF schema check could not run");
+    assert!(verdicts.iter().all(Result::is_err), "{verdicts:?}");
+    for doc in &bad {
+        assert!(adf_support::check_document(doc).is_err());
     }
 }

@@ -52,14 +52,22 @@ const CASES: &[(&str, Opts, &[&str])] = &[
     ("ABC-012", Opts::Default, &[]),
     ("ABC-0", Opts::Default, &[]),
     ("ABC-99999999999999999999999", Opts::Default, &[]),
-    ("ABC-18446744073709551615", Opts::Default, &["ABC-18446744073709551615"]),
+    (
+        "ABC-18446744073709551615",
+        Opts::Default,
+        &["ABC-18446744073709551615"],
+    ),
     // Project part
     ("A1B-5", Opts::Default, &["A1B-5"]),
     ("J42-123 B4L-7", Opts::Default, &["J42-123", "B4L-7"]),
     ("2PAC-123", Opts::Default, &[]),
     ("42-123", Opts::Default, &[]),
     ("F-67", Opts::Default, &[]),
-    ("ABCDEFGHIJ-1 ABCDEFGHIJK-2", Opts::Default, &["ABCDEFGHIJ-1"]),
+    (
+        "ABCDEFGHIJ-1 ABCDEFGHIJK-2",
+        Opts::Default,
+        &["ABCDEFGHIJ-1"],
+    ),
     ("ÄBC-1 ABCé-2", Opts::Default, &[]),
     // Case
     ("abc-123", Opts::Default, &[]),
@@ -74,22 +82,50 @@ const CASES: &[(&str, Opts, &[&str])] = &[
     ("feature/ABC-123-add-login", Opts::Default, &["ABC-123"]),
     ("bugfix/ABC-7_and_ABC-8", Opts::Default, &["ABC-7", "ABC-8"]),
     ("feature_ABC-5", Opts::Default, &["ABC-5"]),
-    ("feature_ABC-5 MY_PROJ-6", Opts::Underscore, &["ABC-5", "MY_PROJ-6"]),
+    (
+        "feature_ABC-5 MY_PROJ-6",
+        Opts::Underscore,
+        &["ABC-5", "MY_PROJ-6"],
+    ),
     ("MY_PROJ-6", Opts::Default, &["PROJ-6"]),
     // URLs and Markdown
-    ("https://acme.atlassian.net/browse/ABC-12", Opts::Default, &["ABC-12"]),
-    ("https://acme.atlassian.net/jira/software/projects/ABC/boards/1?selectedIssue=ABC-34", Opts::Default, &["ABC-34"]),
-    ("[fix](https://acme.atlassian.net/browse/ABC-12) and [ABC-13](https://x/browse/ABC-13)", Opts::Default, &["ABC-12", "ABC-13"]),
-    ("**ABC-1** _ABC-2_ `ABC-3`", Opts::Default, &["ABC-1", "ABC-2", "ABC-3"]),
+    (
+        "https://acme.atlassian.net/browse/ABC-12",
+        Opts::Default,
+        &["ABC-12"],
+    ),
+    (
+        "https://acme.atlassian.net/jira/software/projects/ABC/boards/1?selectedIssue=ABC-34",
+        Opts::Default,
+        &["ABC-34"],
+    ),
+    (
+        "[fix](https://acme.atlassian.net/browse/ABC-12) and [ABC-13](https://x/browse/ABC-13)",
+        Opts::Default,
+        &["ABC-12", "ABC-13"],
+    ),
+    (
+        "**ABC-1** _ABC-2_ `ABC-3`",
+        Opts::Default,
+        &["ABC-1", "ABC-2", "ABC-3"],
+    ),
     // Look-alikes
     ("ISO-9001 UTF-8 UTF-16 SHA-256 SHA-1", Opts::Default, &[]),
-    ("CVE-2021-44228 RFC-7231 HTTP-2 TLS-1.3 MD-5 ARM-64", Opts::Default, &[]),
+    (
+        "CVE-2021-44228 RFC-7231 HTTP-2 TLS-1.3 MD-5 ARM-64",
+        Opts::Default,
+        &[],
+    ),
     ("X-509 and AES-256 and X86-64", Opts::Default, &[]),
     ("utf-8 iso-9001", Opts::AnyCase, &[]),
     ("SHA-256", Opts::Allow, &["SHA-256"]),
     ("ISO-9001", Opts::NoDeny, &["ISO-9001"]),
     // Duplicates and order
-    ("DEF-2 ABC-1 DEF-2 ABC-1", Opts::Default, &["DEF-2", "ABC-1"]),
+    (
+        "DEF-2 ABC-1 DEF-2 ABC-1",
+        Opts::Default,
+        &["DEF-2", "ABC-1"],
+    ),
     ("abc-1 ABC-1", Opts::AnyCase, &["ABC-1"]),
     // Unicode neighbours
     ("日本ABC-1", Opts::Default, &[]),
@@ -109,7 +145,9 @@ fn key_extraction_table() {
             .map(|k| k.to_string())
             .collect();
         if got != *expected {
-            failures.push(format!("case {i} {text:?}: expected {expected:?}, got {got:?}"));
+            failures.push(format!(
+                "case {i} {text:?}: expected {expected:?}, got {got:?}"
+            ));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
@@ -143,13 +181,34 @@ fn issue_key_parses_and_normalises() {
     assert_eq!(k.as_str(), "ABC-42");
     assert_eq!(k.project().as_str(), "ABC");
     assert_eq!(k.number(), 42);
-    assert_eq!("MY_PROJ-7".parse::<IssueKey>().unwrap().project().as_str(), "MY_PROJ");
-    assert!(matches!(IssueKey::parse("ABC42"), Err(KeyError::MissingDash(_))));
-    assert!(matches!(IssueKey::parse("1BC-4"), Err(KeyError::BadProject(_))));
-    assert!(matches!(IssueKey::parse("A-4"), Err(KeyError::BadProject(_))));
-    assert!(matches!(IssueKey::parse("ABC-04"), Err(KeyError::BadNumber(_))));
-    assert!(matches!(IssueKey::parse("ABC-0"), Err(KeyError::BadNumber(_))));
-    assert!(matches!(IssueKey::parse("ABC-1x"), Err(KeyError::BadNumber(_))));
+    assert_eq!(
+        "MY_PROJ-7".parse::<IssueKey>().unwrap().project().as_str(),
+        "MY_PROJ"
+    );
+    assert!(matches!(
+        IssueKey::parse("ABC42"),
+        Err(KeyError::MissingDash(_))
+    ));
+    assert!(matches!(
+        IssueKey::parse("1BC-4"),
+        Err(KeyError::BadProject(_))
+    ));
+    assert!(matches!(
+        IssueKey::parse("A-4"),
+        Err(KeyError::BadProject(_))
+    ));
+    assert!(matches!(
+        IssueKey::parse("ABC-04"),
+        Err(KeyError::BadNumber(_))
+    ));
+    assert!(matches!(
+        IssueKey::parse("ABC-0"),
+        Err(KeyError::BadNumber(_))
+    ));
+    assert!(matches!(
+        IssueKey::parse("ABC-1x"),
+        Err(KeyError::BadNumber(_))
+    ));
     assert!(ProjectKey::parse("AB-C").is_err());
 }
 

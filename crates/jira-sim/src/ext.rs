@@ -111,9 +111,16 @@ impl Ext {
 
     /// Account id of a valid OAuth bearer token for this cloud id, or the gateway's 401.
     /// `scopes`: alternatives of scope sets the operation needs.
-    pub fn authenticate(&self, bearer: &str, cloud_id: &str, scopes: &[&[&str]]) -> Result<String, Response> {
+    pub fn authenticate(
+        &self,
+        bearer: &str,
+        cloud_id: &str,
+        scopes: &[&[&str]],
+    ) -> Result<String, Response> {
         let Some(o) = &self.oauth else {
-            return Err(gateway(OAuthServer::gateway_error(crate::oauth::OAuthAuthError::Invalid)));
+            return Err(gateway(OAuthServer::gateway_error(
+                crate::oauth::OAuthAuthError::Invalid,
+            )));
         };
         o.authenticate_scoped(bearer, cloud_id, scopes)
             .map(|p| p.account_id)

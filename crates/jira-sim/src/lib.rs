@@ -10,6 +10,9 @@
 //!
 //! See the crate README for routes, the control API and the scenario contents.
 
+// Handlers return ready Jira error responses as their `Err` side.
+#![allow(clippy::result_large_err)]
+
 pub mod adf;
 pub mod conformance;
 mod control;
@@ -123,7 +126,12 @@ impl Sim {
     }
 
     pub fn reset(&self) {
-        let fresh = scenario::build(&self.cfg.scenario, self.cfg.flavor, self.cfg.seed, Utc::now());
+        let fresh = scenario::build(
+            &self.cfg.scenario,
+            self.cfg.flavor,
+            self.cfg.seed,
+            Utc::now(),
+        );
         if let Some(w) = fresh {
             *self.world.lock() = w;
         }
@@ -194,10 +202,12 @@ pub async fn spawn(cfg: SimConfig) -> Result<SimHandle, SimError> {
         .port();
     let base_url = format!("http://127.0.0.1:{port}");
     let recorder = match &cfg.record {
-        Some(p) => Some(record::Recorder::open(p).map_err(|source| SimError::Record {
-            path: p.clone(),
-            source,
-        })?),
+        Some(p) => Some(
+            record::Recorder::open(p).map_err(|source| SimError::Record {
+                path: p.clone(),
+                source,
+            })?,
+        ),
         None => None,
     };
     let ext = ext::Ext::new(&cfg, &world, &base_url);

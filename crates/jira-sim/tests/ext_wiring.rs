@@ -37,7 +37,12 @@ async fn oauth_token(s: &Sim, scope: &str) -> String {
     assert_eq!(r.status(), 302);
     let loc = r.headers()["location"].to_str().unwrap().to_string();
     let url = url::Url::parse(&loc).unwrap();
-    let code = url.query_pairs().find(|(k, _)| k == "code").unwrap().1.to_string();
+    let code = url
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .to_string();
     let t: Value = s
         .http
         .post(s.h.url("/oauth/token"))
@@ -61,8 +66,14 @@ async fn oauth_token(s: &Sim, scope: &str) -> String {
 async fn oauth_bearer_reaches_every_site_of_the_grant() {
     let s = cloud().await;
     let token = oauth_token(&s, "read:jira-user read:jira-work offline_access").await;
-    let acme = s.scenario["sites"][0]["cloud_id"].as_str().unwrap().to_string();
-    let globex = s.scenario["sites"][1]["cloud_id"].as_str().unwrap().to_string();
+    let acme = s.scenario["sites"][0]["cloud_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let globex = s.scenario["sites"][1]["cloud_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = s
         .http
         .get(s.h.url(&format!("/ex/jira/{acme}/rest/api/3/myself")))
@@ -94,7 +105,10 @@ async fn oauth_bearer_reaches_every_site_of_the_grant() {
         .unwrap();
     assert_eq!(r.status(), 401);
     let v: Value = r.json().await.unwrap();
-    assert!(v["message"].as_str().unwrap().contains("scope does not match"));
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("scope does not match"));
     // Garbage token.
     let r = s
         .http
@@ -106,7 +120,11 @@ async fn oauth_bearer_reaches_every_site_of_the_grant() {
     assert_eq!(r.status(), 401);
     // Basic auth is not accepted on the gateway path.
     let r = s
-        .req("alice", Method::GET, &format!("/ex/jira/{acme}/rest/api/3/myself"))
+        .req(
+            "alice",
+            Method::GET,
+            &format!("/ex/jira/{acme}/rest/api/3/myself"),
+        )
         .send()
         .await
         .unwrap();
@@ -157,7 +175,9 @@ async fn control_api_changes_fire_admin_webhooks() {
     assert_eq!(st, 201);
     // Non-admins may not manage admin webhooks.
     assert_eq!(s.get("bob", "/rest/webhooks/1.0/webhook").await.0, 403);
-    let (_, issues) = s.control(Method::GET, "/_sim/issues?project=OPS", None).await;
+    let (_, issues) = s
+        .control(Method::GET, "/_sim/issues?project=OPS", None)
+        .await;
     let todo = issues
         .as_array()
         .unwrap()
@@ -168,7 +188,11 @@ async fn control_api_changes_fire_admin_webhooks() {
         .unwrap()
         .to_string();
     let (st, _) = s
-        .control(Method::POST, &format!("/_sim/issues/{todo}/transition"), Some(json!({"as": "bob", "to": "In Progress"})))
+        .control(
+            Method::POST,
+            &format!("/_sim/issues/{todo}/transition"),
+            Some(json!({"as": "bob", "to": "In Progress"})),
+        )
         .await;
     assert_eq!(st, 204);
     let (st, _) = s
@@ -180,17 +204,29 @@ async fn control_api_changes_fire_admin_webhooks() {
         .await;
     assert_eq!(st, 201);
     // A change in WEB does not match the filter.
-    let (_, web) = s.control(Method::GET, "/_sim/issues?project=WEB", None).await;
-    let web_key = web[0]["key"].as_str().unwrap().to_string();
-    s.control(Method::POST, &format!("/_sim/issues/{web_key}/edit"), Some(json!({"fields": {"summary": "changed"}})))
+    let (_, web) = s
+        .control(Method::GET, "/_sim/issues?project=WEB", None)
         .await;
+    let web_key = web[0]["key"].as_str().unwrap().to_string();
+    s.control(
+        Method::POST,
+        &format!("/_sim/issues/{web_key}/edit"),
+        Some(json!({"fields": {"summary": "changed"}})),
+    )
+    .await;
     let events = wait_for(&got, 2).await;
     assert_eq!(events.len(), 2, "{events:?}");
-    let upd = events.iter().find(|e| e["webhookEvent"] == "jira:issue_updated").unwrap();
+    let upd = events
+        .iter()
+        .find(|e| e["webhookEvent"] == "jira:issue_updated")
+        .unwrap();
     assert_eq!(upd["issue"]["key"], todo.as_str());
     assert_eq!(upd["changelog"]["items"][0]["toString"], "In Progress");
     assert_eq!(upd["user"]["accountId"], s.user("bob")["account_id"]);
-    let wl = events.iter().find(|e| e["webhookEvent"] == "worklog_created").unwrap();
+    let wl = events
+        .iter()
+        .find(|e| e["webhookEvent"] == "worklog_created")
+        .unwrap();
     assert_eq!(wl["worklog"]["timeSpentSeconds"], 3600);
     let (_, stats) = s.control(Method::GET, "/_sim/stats", None).await;
     assert_eq!(stats["webhooks"]["acme"]["admin_webhooks"], 1);

@@ -14,7 +14,11 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn burst_above_rate_gets_429_and_stats_count_everything() {
     let s = start(SimConfig {
-        pacing: Pacing { rate: Some(1.0), burst: Some(2.0), ..Pacing::default() },
+        pacing: Pacing {
+            rate: Some(1.0),
+            burst: Some(2.0),
+            ..Pacing::default()
+        },
         ..SimConfig::cloud()
     })
     .await;
@@ -50,14 +54,21 @@ async fn burst_above_rate_gets_429_and_stats_count_everything() {
     let rows = st["requests"].as_array().unwrap();
     let count = |status: u64| {
         rows.iter()
-            .filter(|r| r["endpoint"] == "/rest/api/3/myself" && r["method"] == "GET" && r["status"] == status)
+            .filter(|r| {
+                r["endpoint"] == "/rest/api/3/myself"
+                    && r["method"] == "GET"
+                    && r["status"] == status
+            })
             .map(|r| r["count"].as_u64().unwrap())
             .sum::<u64>()
     };
     assert_eq!(count(200), ok);
     assert_eq!(count(429), limited);
     // Control calls are neither paced nor counted; reset clears the counters.
-    assert_eq!(s.control(Method::POST, "/_sim/stats/reset", None).await.0, 204);
+    assert_eq!(
+        s.control(Method::POST, "/_sim/stats/reset", None).await.0,
+        204
+    );
     let (_, st) = s.control(Method::GET, "/_sim/stats", None).await;
     assert_eq!(st["total"], 0);
 }
@@ -65,7 +76,12 @@ async fn burst_above_rate_gets_429_and_stats_count_everything() {
 #[tokio::test]
 async fn per_issue_write_limit() {
     let s = cloud().await;
-    s.control(Method::PUT, "/_sim/pacing", Some(json!({"per_issue_write_limit": true}))).await;
+    s.control(
+        Method::PUT,
+        "/_sim/pacing",
+        Some(json!({"per_issue_write_limit": true})),
+    )
+    .await;
     let mut limited = None;
     for n in 0..60 {
         let r = s
@@ -97,8 +113,24 @@ async fn scripted_errors_and_resets() {
     let s = start(SimConfig {
         faults: Faults {
             rules: vec![
-                FaultRule { method: Some("GET".into()), path_contains: Some("/myself".into()), fault: jira_sim::pacing::FaultKind::Error, status: Some(503), delay_ms: None, count: Some(2), skip: 0 },
-                FaultRule { method: Some("GET".into()), path_contains: Some("/serverInfo".into()), fault: jira_sim::pacing::FaultKind::Reset, status: None, delay_ms: None, count: Some(1), skip: 1 },
+                FaultRule {
+                    method: Some("GET".into()),
+                    path_contains: Some("/myself".into()),
+                    fault: jira_sim::pacing::FaultKind::Error,
+                    status: Some(503),
+                    delay_ms: None,
+                    count: Some(2),
+                    skip: 0,
+                },
+                FaultRule {
+                    method: Some("GET".into()),
+                    path_contains: Some("/serverInfo".into()),
+                    fault: jira_sim::pacing::FaultKind::Reset,
+                    status: None,
+                    delay_ms: None,
+                    count: Some(1),
+                    skip: 1,
+                },
             ],
             ..Faults::default()
         },
@@ -112,7 +144,10 @@ async fn scripted_errors_and_resets() {
     assert_eq!(statuses, [503, 503, 200]);
     let info = s.h.url("/rest/api/3/serverInfo");
     assert_eq!(s.http.get(&info).send().await.unwrap().status(), 200);
-    assert!(s.http.get(&info).send().await.is_err(), "second call is reset");
+    assert!(
+        s.http.get(&info).send().await.is_err(),
+        "second call is reset"
+    );
     assert_eq!(s.http.get(&info).send().await.unwrap().status(), 200);
     let (_, st) = s.control(Method::GET, "/_sim/stats", None).await;
     assert_eq!(st["faults"]["error"], 2);
@@ -121,12 +156,16 @@ async fn scripted_errors_and_resets() {
 }
 
 async fn count_issues(s: &Sim, project: &str) -> usize {
-    s.control(Method::GET, &format!("/_sim/issues?project={project}"), None)
-        .await
-        .1
-        .as_array()
-        .unwrap()
-        .len()
+    s.control(
+        Method::GET,
+        &format!("/_sim/issues?project={project}"),
+        None,
+    )
+    .await
+    .1
+    .as_array()
+    .unwrap()
+    .len()
 }
 
 #[tokio::test]
@@ -140,9 +179,17 @@ async fn applied_but_unanswered_writes_are_committed() {
     )
     .await;
     let body = json!({"fields": {"project": {"key": "WEB"}, "issuetype": {"name": "Task"}, "summary": "once"}});
-    let r = s.req("alice", Method::POST, "/rest/api/3/issue").json(&body).send().await;
+    let r = s
+        .req("alice", Method::POST, "/rest/api/3/issue")
+        .json(&body)
+        .send()
+        .await;
     assert!(r.is_err(), "no answer");
-    assert_eq!(count_issues(&s, "WEB").await, before + 1, "but the issue exists");
+    assert_eq!(
+        count_issues(&s, "WEB").await,
+        before + 1,
+        "but the issue exists"
+    );
 
     // Hold mode: the client gives up, the write is there.
     s.control(
@@ -166,7 +213,10 @@ async fn random_faults_are_deterministic_under_the_seed() {
     async fn run(seed: u64) -> Vec<u16> {
         let s = start(SimConfig {
             seed,
-            faults: Faults { error_rate: 0.5, ..Faults::default() },
+            faults: Faults {
+                error_rate: 0.5,
+                ..Faults::default()
+            },
             ..SimConfig::cloud()
         })
         .await;
@@ -184,32 +234,60 @@ async fn random_faults_are_deterministic_under_the_seed() {
 #[tokio::test]
 async fn index_lag_hides_new_issues_until_reconciled() {
     let s = cloud().await;
-    s.control(Method::PUT, "/_sim/faults", Some(json!({"index_lag_ms": 600000}))).await;
+    s.control(
+        Method::PUT,
+        "/_sim/faults",
+        Some(json!({"index_lag_ms": 600000})),
+    )
+    .await;
     let (_, c) = s
         .post("alice", "/rest/api/3/issue", json!({"fields": {"project": {"key": "WEB"}, "issuetype": {"name": "Task"}, "summary": "lagging"}}))
         .await;
     let key = c["key"].as_str().unwrap();
     let id: u64 = c["id"].as_str().unwrap().parse().unwrap();
     let jql = format!("key = {key}");
-    let (_, v) = s.post("alice", "/rest/api/3/search/jql", json!({"jql": jql})).await;
+    let (_, v) = s
+        .post("alice", "/rest/api/3/search/jql", json!({"jql": jql}))
+        .await;
     assert_eq!(v["issues"].as_array().unwrap().len(), 0);
-    let (_, v) = s.post("alice", "/rest/api/3/search/jql", json!({"jql": jql, "reconcileIssues": [id]})).await;
+    let (_, v) = s
+        .post(
+            "alice",
+            "/rest/api/3/search/jql",
+            json!({"jql": jql, "reconcileIssues": [id]}),
+        )
+        .await;
     assert_eq!(v["issues"][0]["id"], id.to_string());
-    assert_eq!(s.get("alice", &format!("/rest/api/3/issue/{key}")).await.0, 200);
+    assert_eq!(
+        s.get("alice", &format!("/rest/api/3/issue/{key}")).await.0,
+        200
+    );
 }
 
 #[tokio::test]
 async fn recording_writes_one_line_per_exchange() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rec.jsonl");
-    let s = start(SimConfig { record: Some(path.clone()), ..SimConfig::cloud() }).await;
+    let s = start(SimConfig {
+        record: Some(path.clone()),
+        ..SimConfig::cloud()
+    })
+    .await;
     s.get("alice", "/rest/api/3/myself").await;
-    s.post("alice", "/rest/api/3/search/jql", json!({"jql": "project = WEB", "maxResults": 2})).await;
+    s.post(
+        "alice",
+        "/rest/api/3/search/jql",
+        json!({"jql": "project = WEB", "maxResults": 2}),
+    )
+    .await;
     s.control(Method::GET, "/_sim/stats", None).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     let lines: Vec<Value> = loop {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let l: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let l: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         if l.len() >= 2 || Instant::now() > deadline {
             break l;
         }
@@ -222,5 +300,11 @@ async fn recording_writes_one_line_per_exchange() {
     assert_eq!(lines[0]["flavor"], "cloud");
     assert!(lines[0]["response_body"]["accountId"].is_string());
     assert_eq!(lines[1]["request_body"]["jql"], "project = WEB");
-    assert_eq!(lines[1]["response_body"]["issues"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        lines[1]["response_body"]["issues"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }

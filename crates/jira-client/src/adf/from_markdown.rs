@@ -1,9 +1,11 @@
 //! Markdown (CommonMark + GitHub tables, task lists, strikethrough) to ADF.
 
-use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{
+    BlockQuoteKind, CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd,
+};
 
 use super::model::{
-    CodeBlockAttrs, Document, LinkAttrs, LocalIdAttrs, Mark, Node, OrderedListAttrs,
+    CodeBlockAttrs, Document, LinkAttrs, LocalIdAttrs, Mark, Node, OrderedListAttrs, PanelAttrs,
     TaskItemAttrs, TaskState,
 };
 
@@ -50,7 +52,7 @@ enum Blk {
     Para(Vec<Node>),
     Heading(u8, Vec<Node>),
     Code(Option<String>, String),
-    Quote(Vec<Blk>),
+    Quote(Option<BlockQuoteKind>, Vec<Blk>),
     List {
         start: Option<u64>,
         items: Vec<Item>,
@@ -201,12 +203,14 @@ fn is_safe_href(href: &str) -> bool {
         .take(12)
         .collect::<String>()
         .to_ascii_lowercase();
-    !(lower.starts_with("javascript:") || lower.starts_with("vbscript:") || lower.starts_with("data:"))
+    !(lower.starts_with("javascript:")
+        || lower.starts_with("vbscript:")
+        || lower.starts_with("data:"))
 }
 
 enum Frame {
     Root(Vec<Blk>),
-    Quote(Vec<Blk>),
+    Quote(Option<BlockQuoteKind>, Vec<Blk>),
     List {
         start: Option<u64>,
         items: Vec<Item>,
@@ -249,28 +253,30 @@ impl Builder {
     fn container_depth(&self) -> usize {
         self.stack
             .iter()
-            .filter(|f| matches!(f, Frame::Quote(_) | Frame::List { .. } | Frame::Item { .. }))
+            .filter(|f| {
+                matches!(
+                    f,
+                    Frame::Quote(..) | Frame::List { .. } | Frame::Item { .. }
+                )
+            })
             .count()
     }
 
     fn inline(&mut self) -> Option<&mut InlineBuf> {
-        for frame in self.stack.iter_mut().rev() {
-            match frame {
-                Frame::Para(buf) | Frame::Heading(_, buf) | Frame::Cell(buf) => return Some(buf),
-                Frame::Item { inline, .. } => return Some(inline),
-                Frame::Code(..) | Frame::Html(_) => return None,
-                Frame::Root(_) | Frame::Quote(_) | Frame::List { .. } => return None,
-                Frame::Table { .. } | Frame::Row(_) => return None,
+        match self.stack.last_mut() {
+            Some(Frame::Para(buf)) | Some(Frame::Heading(_, buf)) | Some(Frame::Cell(buf)) => {
+                Some(buf)
             }
+            Some(Frame::Item { inline, .. }) => Some(inline),
+            _ => None,
         }
-        None
     }
 
     /// Adds a finished block to the nearest block container.
     fn push_block(&mut self, blk: Blk) {
         for frame in self.stack.iter_mut().rev() {
             match frame {
-                Frame::Root(blocks) | Frame::Quote(blocks) => {
+                Frame::Root(blocks) | Frame::Quote(_, blocks) => {
                     blocks.push(blk);
                     return;
                 }
@@ -304,11 +310,11 @@ impl Builder {
             Tag::Heading { level, .. } => self
                 .stack
                 .push(Frame::Heading(heading_level(level), InlineBuf::default())),
-            Tag::BlockQuote(_) => {
+            Tag::BlockQuote(kind) => {
                 if self.suppressed > 0 || self.container_depth() >= MAX_CONTAINER_DEPTH {
                     self.suppressed += 1;
                 } else {
-                    self.stack.push(Frame::Quote(Vec::new()));
+                    self.stack.push(Frame::Quote(kind, Vec::new()));
                 }
             }
             Tag::List(start) => {
@@ -411,11 +417,9 @@ impl Builder {
     fn end(&mut self, tag: TagEnd) {
         match tag {
             TagEnd::Paragraph => {
-                if let Some(Frame::Para(buf)) = self.stack.last() {
-                    let _ = buf;
+                if matches!(self.stack.last(), Some(Frame::Para(_))) {
                     if let Some(Frame::Para(buf)) = self.stack.pop() {
-                        let nodes = buf.finish();
-                        self.push_block(Blk::Para(nodes));
+                        self.push_block(Blk::Para(buf.finish()));
                     }
                 }
             }
@@ -428,8 +432,8 @@ impl Builder {
             TagEnd::BlockQuote(_) => {
                 if self.suppressed > 0 {
                     self.suppressed -= 1;
-                } else if let Some(Frame::Quote(blocks)) = self.stack.pop() {
-                    self.push_block(Blk::Quote(blocks));
+                } else if let Some(Frame::Quote(kind, blocks)) = self.stack.pop() {
+                    self.push_block(Blk::Quote(kind, blocks));
                 }
             }
             TagEnd::List(_) => {
@@ -606,9 +610,7 @@ fn flush_item_inline(item: &mut Item, inline: &mut InlineBuf) {
     if inline.nodes.is_empty() {
         return;
     }
-    let buf = std::mem::take(inline);
-    // Keep open marks/links for the rest of the item (cannot span blocks, but harmless).
-    let nodes = buf.finish();
+    let nodes = std::mem::take(inline).finish();
     if !nodes.is_empty() {
         item.blocks.push(Blk::Para(nodes));
     }
@@ -619,6 +621,7 @@ fn parse_blocks(markdown: &str, options: &MarkdownOptions) -> Vec<Blk> {
     opts.insert(Options::ENABLE_TABLES);
     opts.insert(Options::ENABLE_TASKLISTS);
     opts.insert(Options::ENABLE_STRIKETHROUGH);
+    opts.insert(Options::ENABLE_GFM);
     let parser = Parser::new_ext(markdown, opts);
     let mut builder = Builder {
         stack: vec![Frame::Root(Vec::new())],
@@ -635,7 +638,7 @@ fn parse_blocks(markdown: &str, options: &MarkdownOptions) -> Vec<Blk> {
             let blk = match frame {
                 Frame::Para(buf) => Some(Blk::Para(buf.finish())),
                 Frame::Heading(l, buf) => Some(Blk::Heading(l, buf.finish())),
-                Frame::Quote(blocks) => Some(Blk::Quote(blocks)),
+                Frame::Quote(kind, blocks) => Some(Blk::Quote(kind, blocks)),
                 Frame::Code(lang, text) => Some(Blk::Code(lang, text)),
                 Frame::Html(text) => Some(Blk::Html(text)),
                 _ => None,
@@ -664,6 +667,8 @@ enum Ctx {
     ListItem,
     /// blockquote: paragraph, bulletList, orderedList, codeBlock.
     Quote,
+    /// panel: paragraph, heading, lists, taskList, codeBlock, rule.
+    Panel,
 }
 
 #[derive(Default)]
@@ -720,6 +725,7 @@ fn convert_block(blk: Blk, ctx: Ctx, ids: &mut Ids, out: &mut Vec<Node>) {
             }
             match ctx {
                 Ctx::Doc => out.push(Node::heading(level, nodes)),
+                Ctx::Panel => out.push(Node::heading(level, nodes)),
                 Ctx::ListItem | Ctx::Quote => {
                     out.push(Node::paragraph(normalize_inline(add_strong(nodes))))
                 }
@@ -736,16 +742,27 @@ fn convert_block(blk: Blk, ctx: Ctx, ids: &mut Ids, out: &mut Vec<Node>) {
                 content,
             });
         }
-        Blk::Quote(children) => match ctx {
+        Blk::Quote(Some(kind), children) if ctx == Ctx::Doc => {
+            let content = convert_blocks(children, Ctx::Panel, ids);
+            if !content.is_empty() {
+                out.push(Node::Panel {
+                    attrs: PanelAttrs {
+                        panel_type: panel_type(kind).to_string(),
+                    },
+                    content,
+                });
+            }
+        }
+        Blk::Quote(_, children) => match ctx {
             Ctx::Doc => {
                 let content = convert_blocks(children, Ctx::Quote, ids);
                 if !content.is_empty() {
                     out.push(Node::Blockquote { content });
                 }
             }
-            // listItem cannot hold a blockquote and blockquotes do not nest: keep the
-            // quoted blocks in place.
-            Ctx::ListItem | Ctx::Quote => {
+            // listItem and panel cannot hold a blockquote and blockquotes do not nest:
+            // keep the quoted blocks in place.
+            Ctx::ListItem | Ctx::Quote | Ctx::Panel => {
                 for child in children {
                     convert_block(child, ctx, ids, out);
                 }
@@ -753,7 +770,7 @@ fn convert_block(blk: Blk, ctx: Ctx, ids: &mut Ids, out: &mut Vec<Node>) {
         },
         Blk::List { start, items } => convert_list(start, items, ctx, ids, out),
         Blk::Rule => {
-            if ctx == Ctx::Doc {
+            if matches!(ctx, Ctx::Doc | Ctx::Panel) {
                 out.push(Node::Rule);
             }
         }
@@ -826,7 +843,13 @@ fn make_table(head: Vec<Vec<Node>>, rows: Vec<Vec<Vec<Node>>>) -> Node {
     }
 }
 
-fn convert_list(start: Option<u64>, items: Vec<Item>, ctx: Ctx, ids: &mut Ids, out: &mut Vec<Node>) {
+fn convert_list(
+    start: Option<u64>,
+    items: Vec<Item>,
+    ctx: Ctx,
+    ids: &mut Ids,
+    out: &mut Vec<Node>,
+) {
     let tasks_allowed = ctx != Ctx::Quote;
     let mut index: u64 = 0;
     let mut iter = items.into_iter().peekable();
@@ -956,7 +979,7 @@ fn blk_plain_text(blk: &Blk) -> String {
     match blk {
         Blk::Para(nodes) | Blk::Heading(_, nodes) => inline_plain(nodes, &mut out),
         Blk::Code(_, text) | Blk::Html(text) => out.push_str(text),
-        Blk::Quote(children) => {
+        Blk::Quote(_, children) => {
             let parts: Vec<String> = children.iter().map(blk_plain_text).collect();
             out.push_str(&parts.join("\n"));
         }
@@ -991,4 +1014,15 @@ fn blk_plain_text(blk: &Blk) -> String {
         }
     }
     out
+}
+
+/// GitHub alert kind → Jira panel type.
+fn panel_type(kind: BlockQuoteKind) -> &'static str {
+    match kind {
+        BlockQuoteKind::Note => "info",
+        BlockQuoteKind::Tip => "tip",
+        BlockQuoteKind::Important => "note",
+        BlockQuoteKind::Warning => "warning",
+        BlockQuoteKind::Caution => "error",
+    }
 }

@@ -22,6 +22,7 @@
 //! | `- [ ]` / `- [x]` | `taskList` / `taskItem` (`state` `TODO`/`DONE`, deterministic `localId`s `tasklist-N` / `task-N`); a list mixing tasks and plain items is split into runs |
 //! | fenced / indented code | `codeBlock`, `attrs.language` from the info string's first word |
 //! | `>` | `blockquote` |
+//! | `> [!NOTE]`, `[!TIP]`, `[!IMPORTANT]`, `[!WARNING]`, `[!CAUTION]` (GitHub alerts) | `panel` of type `info`, `tip`, `note`, `warning`, `error` (at top level; elsewhere the content is kept in place) |
 //! | `---` | `rule` |
 //! | GitHub table | `table` → `tableRow` → `tableHeader` (first row) / `tableCell`, each holding one paragraph |
 //! | hard break (`\` or two spaces) | `hardBreak` |
@@ -43,7 +44,8 @@
 //! Text is escaped so that reading the Markdown back gives the same text, adjacent lists
 //! alternate their markers (`-`/`*`, `.`/`)`) so they stay separate, and for Markdown
 //! this crate produced, `markdown_to_adf(adf_to_markdown(d)) == d`. Panels render as
-//! quotes, expands as a bold title plus content, mentions/emoji/status/date as their
+//! GitHub alerts (`> [!NOTE]`, by panel type; `success` as `TIP`,
+//! `custom` as `NOTE`), expands as a bold title plus content, mentions/emoji/status/date as their
 //! text, media as `[attachment: name]`.
 //!
 //! # Wiki markup (Data Center)

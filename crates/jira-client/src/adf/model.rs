@@ -531,6 +531,33 @@ impl Node {
         }
     }
 
+    /// Mutable child nodes, for nodes that have them.
+    pub fn children_mut(&mut self) -> Option<&mut Vec<Node>> {
+        match self {
+            Node::Paragraph { content, .. }
+            | Node::Heading { content, .. }
+            | Node::BulletList { content }
+            | Node::OrderedList { content, .. }
+            | Node::ListItem { content }
+            | Node::TaskList { content, .. }
+            | Node::TaskItem { content, .. }
+            | Node::DecisionList { content, .. }
+            | Node::DecisionItem { content, .. }
+            | Node::CodeBlock { content, .. }
+            | Node::Blockquote { content }
+            | Node::Panel { content, .. }
+            | Node::Expand { content, .. }
+            | Node::NestedExpand { content, .. }
+            | Node::Table { content, .. }
+            | Node::TableRow { content }
+            | Node::TableHeader { content, .. }
+            | Node::TableCell { content, .. }
+            | Node::MediaSingle { content, .. }
+            | Node::MediaGroup { content } => Some(content),
+            _ => None,
+        }
+    }
+
     /// Whether this is an inline node (text, hardBreak, mention, emoji, inlineCard,
     /// status, date).
     pub fn is_inline(&self) -> bool {

@@ -10,7 +10,10 @@ const MAX_DEPTH: usize = 64;
 /// The display text of an inline atom (mention, emoji, status, date, card, unknown).
 pub(crate) fn atom_text(node: &Node) -> String {
     match node {
-        Node::Mention { attrs } => attrs.text.clone().unwrap_or_else(|| format!("@{}", attrs.id)),
+        Node::Mention { attrs } => attrs
+            .text
+            .clone()
+            .unwrap_or_else(|| format!("@{}", attrs.id)),
         Node::Emoji { attrs } => attrs
             .text
             .clone()
@@ -200,7 +203,13 @@ fn indent_lines(text: &str, first: &str, rest: &str) -> String {
 
 fn quote_lines(text: &str) -> String {
     text.split('\n')
-        .map(|l| if l.is_empty() { ">".to_string() } else { format!("> {l}") })
+        .map(|l| {
+            if l.is_empty() {
+                ">".to_string()
+            } else {
+                format!("> {l}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -277,13 +286,13 @@ fn render_block(node: &Node, depth: usize, alternate: bool) -> Option<String> {
             for child in content {
                 match child {
                     Node::TaskItem { attrs, content } => {
-                        let check = if attrs.state == TaskState::Done { "x" } else { " " };
+                        let check = if attrs.state == TaskState::Done {
+                            "x"
+                        } else {
+                            " "
+                        };
                         let text = render_inline(content, InlineCtx::Para);
-                        lines.push(indent_lines(
-                            &text,
-                            &format!("{bullet} [{check}] "),
-                            "  ",
-                        ));
+                        lines.push(indent_lines(&text, &format!("{bullet} [{check}] "), "  "));
                     }
                     Node::TaskList { .. } => {
                         let nested = render_block(child, depth + 1, false).unwrap_or_default();
@@ -339,12 +348,27 @@ fn render_block(node: &Node, depth: usize, alternate: bool) -> Option<String> {
                 format!("{fence}{lang}\n{code}\n{fence}")
             }
         }
-        Node::Blockquote { content } | Node::Panel { content, .. } => {
+        Node::Blockquote { content } => {
             let inner = render_blocks(content, depth + 1);
             if inner.is_empty() {
                 return Some(String::new());
             }
             quote_lines(&inner)
+        }
+        Node::Panel { attrs, content } => {
+            let inner = render_blocks(content, depth + 1);
+            if inner.is_empty() {
+                return Some(String::new());
+            }
+            // A GitHub alert: `> [!NOTE]`.
+            let alert = match attrs.panel_type.as_str() {
+                "tip" | "success" => "TIP",
+                "note" => "IMPORTANT",
+                "warning" => "WARNING",
+                "error" => "CAUTION",
+                _ => "NOTE",
+            };
+            quote_lines(&format!("[!{alert}]\n{inner}"))
         }
         Node::Expand { attrs, content } | Node::NestedExpand { attrs, content } => {
             let mut parts = Vec::new();
@@ -375,10 +399,9 @@ fn render_block(node: &Node, depth: usize, alternate: bool) -> Option<String> {
             Some(url) => link_markdown(&escape_text(&url, InlineCtx::Para, true), &url, None),
             None => String::new(),
         },
-        Node::TableRow { content } | Node::TableHeader { content, .. } | Node::TableCell {
-            content,
-            ..
-        } => render_blocks(content, depth + 1),
+        Node::TableRow { content }
+        | Node::TableHeader { content, .. }
+        | Node::TableCell { content, .. } => render_blocks(content, depth + 1),
         Node::Unknown(v) => {
             let children: Vec<Node> = v
                 .get("content")
@@ -408,12 +431,10 @@ fn cell_text(cell: &Node) -> String {
             Node::Paragraph { content, .. } | Node::Heading { content, .. } => {
                 render_inline(content, InlineCtx::Cell)
             }
-            other if other.is_inline() => render_inline(std::slice::from_ref(other), InlineCtx::Cell),
-            other => escape_text(
-                &atom_text(other).replace('\n', " "),
-                InlineCtx::Cell,
-                false,
-            ),
+            other if other.is_inline() => {
+                render_inline(std::slice::from_ref(other), InlineCtx::Cell)
+            }
+            other => escape_text(&atom_text(other).replace('\n', " "), InlineCtx::Cell, false),
         })
         .filter(|s| !s.is_empty())
         .collect();
@@ -425,8 +446,8 @@ fn render_table(rows: &[Node], _depth: usize) -> String {
         .iter()
         .map(|row| {
             let cells = row.children();
-            let header = !cells.is_empty()
-                && cells.iter().all(|c| matches!(c, Node::TableHeader { .. }));
+            let header =
+                !cells.is_empty() && cells.iter().all(|c| matches!(c, Node::TableHeader { .. }));
             (header, cells.iter().map(cell_text).collect())
         })
         .collect();
@@ -551,7 +572,12 @@ fn is_autolinkable(url: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))
         && !rest.is_empty()
         && !url.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '&' | '\\' | '`' | '*' | '_' | '~' | '[' | ']')
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(
+                    c,
+                    '<' | '>' | '&' | '\\' | '`' | '*' | '_' | '~' | '[' | ']'
+                )
         })
 }
 
@@ -657,7 +683,11 @@ fn render_formatted(nodes: &[Node], ctx: InlineCtx, line_start: bool) -> String 
         let keep_open = whitespace_only || matches!(text_kind, Some((_, true)));
         let want: Vec<Fmt> = if keep_open {
             if whitespace_only {
-                active.iter().copied().filter(|f| want.contains(f)).collect()
+                active
+                    .iter()
+                    .copied()
+                    .filter(|f| want.contains(f))
+                    .collect()
             } else {
                 active.clone()
             }
@@ -674,7 +704,11 @@ fn render_formatted(nodes: &[Node], ctx: InlineCtx, line_start: bool) -> String 
         pending_ws.clear();
         match (node, text_kind) {
             (_, Some((text, true))) => {
-                let mut new: Vec<Fmt> = want.iter().copied().filter(|f| !active.contains(f)).collect();
+                let mut new: Vec<Fmt> = want
+                    .iter()
+                    .copied()
+                    .filter(|f| !active.contains(f))
+                    .collect();
                 new.sort_by_key(|f| std::cmp::Reverse(run_length(nodes, idx, *f)));
                 for f in new {
                     out.push_str(f.delim());
@@ -692,10 +726,14 @@ fn render_formatted(nodes: &[Node], ctx: InlineCtx, line_start: bool) -> String 
                 }
                 out.push_str(&escape_text(lead, ctx, at_line_start));
                 if !lead.is_empty() {
-                    at_line_start = false;
+                    at_line_start = ctx == InlineCtx::Para && lead.ends_with('\n');
                 }
                 // Open new marks, longest-running first.
-                let mut new: Vec<Fmt> = want.iter().copied().filter(|f| !active.contains(f)).collect();
+                let mut new: Vec<Fmt> = want
+                    .iter()
+                    .copied()
+                    .filter(|f| !active.contains(f))
+                    .collect();
                 new.sort_by_key(|f| std::cmp::Reverse(run_length(nodes, idx, *f)));
                 for f in new {
                     out.push_str(f.delim());
@@ -711,6 +749,10 @@ fn render_formatted(nodes: &[Node], ctx: InlineCtx, line_start: bool) -> String 
             }
             (Node::HardBreak, None) => match ctx {
                 InlineCtx::Para => {
+                    // Emphasis does not survive a line start reliably: close and reopen.
+                    for f in active.drain(..).rev() {
+                        out.push_str(f.delim());
+                    }
                     out.push_str("\\\n");
                     at_line_start = true;
                 }
@@ -892,7 +934,11 @@ fn plain_block(node: &Node, depth: usize) -> String {
                 .iter()
                 .enumerate()
                 .map(|(i, item)| {
-                    plain_item(&format!("{}. ", start.saturating_add(i as u64)), item, depth)
+                    plain_item(
+                        &format!("{}. ", start.saturating_add(i as u64)),
+                        item,
+                        depth,
+                    )
                 })
                 .collect::<Vec<_>>()
                 .join("\n")
@@ -901,7 +947,11 @@ fn plain_block(node: &Node, depth: usize) -> String {
             .iter()
             .map(|child| match child {
                 Node::TaskItem { attrs, content } => {
-                    let mark = if attrs.state == TaskState::Done { "[x] " } else { "[ ] " };
+                    let mark = if attrs.state == TaskState::Done {
+                        "[x] "
+                    } else {
+                        "[ ] "
+                    };
                     indent_lines(&plain_inline(content), mark, "    ")
                 }
                 other => indent_lines(&plain_block(other, depth + 1), "  ", "  "),

@@ -46,6 +46,13 @@ fn wiki_blocks(nodes: &[Node], depth: usize) -> String {
 }
 
 fn wiki_list(prefix: &str, items: &[Node], depth: usize) -> String {
+    if depth > MAX_DEPTH {
+        return items
+            .iter()
+            .map(|i| escape_wiki(&atom_text(i), false))
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
     let mut lines = Vec::new();
     for item in items {
         let mut text_parts: Vec<String> = Vec::new();
@@ -84,7 +91,11 @@ fn wiki_list(prefix: &str, items: &[Node], depth: usize) -> String {
         if !text_parts.is_empty() || nested.is_empty() {
             let mut line = format!("{prefix} ");
             if let Some(state) = check {
-                line.push_str(if state == TaskState::Done { "☑ " } else { "☐ " });
+                line.push_str(if state == TaskState::Done {
+                    "☑ "
+                } else {
+                    "☐ "
+                });
             }
             let body = text_parts
                 .into_iter()
@@ -131,7 +142,10 @@ fn wiki_block(node: &Node, depth: usize) -> String {
             }
         }
         Node::Blockquote { content } => {
-            if let [Node::Paragraph { content: inline, .. }] = content.as_slice() {
+            if let [Node::Paragraph {
+                content: inline, ..
+            }] = content.as_slice()
+            {
                 if !inline.iter().any(|n| matches!(n, Node::HardBreak)) {
                     return format!("bq. {}", wiki_inline(inline, false));
                 }
@@ -175,7 +189,11 @@ fn wiki_block(node: &Node, depth: usize) -> String {
                         .collect::<Vec<_>>()
                         .join(" \\\\ ")
                         .replace('\n', " ");
-                    let text = if text.is_empty() { " ".to_string() } else { text };
+                    let text = if text.is_empty() {
+                        " ".to_string()
+                    } else {
+                        text
+                    };
                     line.push_str(if header { "||" } else { "|" });
                     line.push_str(&text);
                 }
@@ -320,7 +338,10 @@ fn escape_wiki(text: &str, line_start: bool) -> String {
             let lower = rest.to_ascii_lowercase();
             if (lower.len() >= 3
                 && lower.starts_with('h')
-                && lower.as_bytes().get(1).is_some_and(|b| (b'1'..=b'6').contains(b))
+                && lower
+                    .as_bytes()
+                    .get(1)
+                    .is_some_and(|b| (b'1'..=b'6').contains(b))
                 && lower.as_bytes().get(2) == Some(&b'.'))
                 || lower.starts_with("bq.")
             {
@@ -385,7 +406,12 @@ fn macro_start<'a>(line: &'a str, name: &str) -> Option<(&'a str, &'a str)> {
     Some((inner.trim_start_matches(':'), &after[close + 1..]))
 }
 
-fn find_macro_end(lines: &[&str], start: usize, first_rest: &str, name: &str) -> (Vec<String>, usize) {
+fn find_macro_end(
+    lines: &[&str],
+    start: usize,
+    first_rest: &str,
+    name: &str,
+) -> (Vec<String>, usize) {
     // Collects body lines until "{name}"; returns (body, index after the closing line).
     let end_tag = format!("{{{name}}}");
     let mut body = Vec::new();
@@ -415,7 +441,10 @@ fn find_macro_end(lines: &[&str], start: usize, first_rest: &str, name: &str) ->
 
 fn list_prefix(line: &str) -> Option<(String, &str)> {
     let t = line.trim_start();
-    let prefix: String = t.chars().take_while(|c| matches!(c, '*' | '#' | '-')).collect();
+    let prefix: String = t
+        .chars()
+        .take_while(|c| matches!(c, '*' | '#' | '-'))
+        .collect();
     if prefix.is_empty() {
         return None;
     }
@@ -429,7 +458,11 @@ fn list_prefix(line: &str) -> Option<(String, &str)> {
     if prefix == "----" {
         return None;
     }
-    let prefix = if prefix == "-" { "*".to_string() } else { prefix };
+    let prefix = if prefix == "-" {
+        "*".to_string()
+    } else {
+        prefix
+    };
     Some((prefix, rest.trim_start()))
 }
 
@@ -772,6 +805,13 @@ fn push_with(out: &mut Vec<Node>, text: &str, marks: &[Mark]) {
 fn inline_into(chars: &[char], marks: &[Mark], out: &mut Vec<Node>, depth: usize) {
     let mut buf = String::new();
     let mut i = 0;
+    // A search for a closing delimiter that failed from position i up to position p
+    // fails from every later start before p too: remember it, so that long runs of
+    // unmatched openers stay linear.
+    let mut failed: std::collections::HashMap<(u8, char), usize> = std::collections::HashMap::new();
+    let blocked = |failed: &std::collections::HashMap<(u8, char), usize>,
+                   key: (u8, char),
+                   i: usize| { failed.get(&key).is_some_and(|until| i < *until) };
     let flush_buf = |buf: &mut String, out: &mut Vec<Node>| {
         if !buf.is_empty() {
             push_plain_with_urls(out, buf, marks);
@@ -802,9 +842,16 @@ fn inline_into(chars: &[char], marks: &[Mark], out: &mut Vec<Node>, depth: usize
         }
         if c == '&' {
             let rest: String = chars[i..chars.len().min(i + 8)].iter().collect();
-            let entity = [("&#92;", '\\'), ("&#46;", '.'), ("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>'), ("&quot;", '"')]
-                .into_iter()
-                .find(|(e, _)| rest.starts_with(e));
+            let entity = [
+                ("&#92;", '\\'),
+                ("&#46;", '.'),
+                ("&amp;", '&'),
+                ("&lt;", '<'),
+                ("&gt;", '>'),
+                ("&quot;", '"'),
+            ]
+            .into_iter()
+            .find(|(e, _)| rest.starts_with(e));
             if let Some((e, ch)) = entity {
                 buf.push(ch);
                 i += e.chars().count();
@@ -812,13 +859,22 @@ fn inline_into(chars: &[char], marks: &[Mark], out: &mut Vec<Node>, depth: usize
             }
         }
         // {{monospace}}
-        if c == '{' && chars.get(i + 1) == Some(&'{') {
-            if let Some(end) = find_seq(chars, i + 2, &['}', '}']) {
+        if c == '{' && chars.get(i + 1) == Some(&'{') && !blocked(&failed, (b'C', '}'), i) {
+            let found = find_seq(chars, i + 2, &['}', '}']);
+            if found.is_none() {
+                failed.insert((b'C', '}'), chars.len());
+            }
+            if let Some(end) = found {
                 flush_buf(&mut buf, out);
                 let code: String = unescape(&chars[i + 2..end]);
                 if !code.is_empty() {
                     let mut m = vec![Mark::Code];
-                    m.extend(marks.iter().filter(|x| matches!(x, Mark::Link { .. })).cloned());
+                    m.extend(
+                        marks
+                            .iter()
+                            .filter(|x| matches!(x, Mark::Link { .. }))
+                            .cloned(),
+                    );
                     push_with(out, &code, &m);
                 }
                 i = end + 2;
@@ -826,8 +882,12 @@ fn inline_into(chars: &[char], marks: &[Mark], out: &mut Vec<Node>, depth: usize
             }
         }
         // {color:...} / {color} and forced effects {*}
-        if c == '{' {
-            if let Some(end) = chars[i..].iter().position(|&x| x == '}').map(|p| p + i) {
+        if c == '{' && !blocked(&failed, (b'B', '}'), i) {
+            let found = chars[i..].iter().position(|&x| x == '}').map(|p| p + i);
+            if found.is_none() {
+                failed.insert((b'B', '}'), chars.len());
+            }
+            if let Some(end) = found {
                 let inner: String = chars[i + 1..end].iter().collect();
                 let lower = inner.to_ascii_lowercase();
                 if lower == "color" || lower.starts_with("color:") {
@@ -838,7 +898,15 @@ fn inline_into(chars: &[char], marks: &[Mark], out: &mut Vec<Node>, depth: usize
                     if let Some(ch) = inner.chars().next().filter(|c| is_effect(*c).is_some()) {
                         // Forced effect: find matching {ch}.
                         let pat = ['{', ch, '}'];
-                        if let Some(close) = find_seq(chars, end + 1, &pat) {
+                        let found = if blocked(&failed, (b'F', ch), i) {
+                            None
+                        } else {
+                            find_seq(chars, end + 1, &pat)
+                        };
+                        if found.is_none() {
+                            failed.insert((b'F', ch), chars.len());
+                        }
+                        if let Some(close) = found {
                             flush_buf(&mut buf, out);
                             let mut m = marks.to_vec();
                             if let Some(mk) = mark_for(ch) {
@@ -855,8 +923,21 @@ fn inline_into(chars: &[char], marks: &[Mark], out: &mut Vec<Node>, depth: usize
             }
         }
         // Links [text|url], [url], [~user]
-        if c == '[' {
-            if let Some(end) = chars[i + 1..].iter().position(|&x| x == ']' || x == '\n').map(|p| p + i + 1) {
+        if c == '[' && !blocked(&failed, (b'L', ']'), i) {
+            let found = chars[i + 1..]
+                .iter()
+                .position(|&x| x == ']' || x == '\n')
+                .map(|p| p + i + 1);
+            match found {
+                Some(end) if chars[end] != ']' => {
+                    failed.insert((b'L', ']'), end);
+                }
+                None => {
+                    failed.insert((b'L', ']'), chars.len());
+                }
+                _ => {}
+            }
+            if let Some(end) = found {
                 if chars[end] == ']' {
                     let inner: String = chars[i + 1..end].iter().collect();
                     flush_buf(&mut buf, out);
@@ -865,13 +946,23 @@ fn inline_into(chars: &[char], marks: &[Mark], out: &mut Vec<Node>, depth: usize
                         push_with(out, &format!("@{user}"), marks);
                     } else {
                         let (label, target) = match inner.split_once('|') {
-                            Some((l, t)) => (Some(l.to_string()), t.split('|').next().unwrap_or(t).to_string()),
+                            Some((l, t)) => (
+                                Some(l.to_string()),
+                                t.split('|').next().unwrap_or(t).to_string(),
+                            ),
                             None => (None, inner.clone()),
                         };
                         let target = target.trim().to_string();
-                        let label_chars: Vec<char> = label.clone().unwrap_or_else(|| target.clone()).chars().collect();
+                        let label_chars: Vec<char> = label
+                            .clone()
+                            .unwrap_or_else(|| target.clone())
+                            .chars()
+                            .collect();
                         let mut m = marks.to_vec();
-                        if !target.is_empty() && !target.starts_with('^') && !target.starts_with('#') {
+                        if !target.is_empty()
+                            && !target.starts_with('^')
+                            && !target.starts_with('#')
+                        {
                             m.push(Mark::Link {
                                 attrs: LinkAttrs {
                                     href: target.clone(),
@@ -891,8 +982,24 @@ fn inline_into(chars: &[char], marks: &[Mark], out: &mut Vec<Node>, depth: usize
             }
         }
         // Images !url! / !url|params!
-        if c == '!' && chars.get(i + 1).is_some_and(|n| !n.is_whitespace()) {
-            if let Some(end) = chars[i + 1..].iter().position(|&x| x == '!' || x == '\n').map(|p| p + i + 1) {
+        if c == '!'
+            && chars.get(i + 1).is_some_and(|n| !n.is_whitespace())
+            && !blocked(&failed, (b'I', '!'), i)
+        {
+            let found = chars[i + 1..]
+                .iter()
+                .position(|&x| x == '!' || x == '\n')
+                .map(|p| p + i + 1);
+            match found {
+                Some(end) if chars[end] != '!' => {
+                    failed.insert((b'I', '!'), end);
+                }
+                None => {
+                    failed.insert((b'I', '!'), chars.len());
+                }
+                _ => {}
+            }
+            if let Some(end) = found {
                 if chars[end] == '!' {
                     let inner: String = chars[i + 1..end].iter().collect();
                     let url = inner.split('|').next().unwrap_or("").trim().to_string();
@@ -910,8 +1017,12 @@ fn inline_into(chars: &[char], marks: &[Mark], out: &mut Vec<Node>, depth: usize
             }
         }
         // ??citation??
-        if c == '?' && chars.get(i + 1) == Some(&'?') {
-            if let Some(close) = find_seq(chars, i + 2, &['?', '?']) {
+        if c == '?' && chars.get(i + 1) == Some(&'?') && !blocked(&failed, (b'Q', '?'), i) {
+            let found = find_seq(chars, i + 2, &['?', '?']);
+            if found.is_none() {
+                failed.insert((b'Q', '?'), chars.len());
+            }
+            if let Some(close) = found {
                 if close > i + 2 {
                     flush_buf(&mut buf, out);
                     let mut m = marks.to_vec();
@@ -927,9 +1038,19 @@ fn inline_into(chars: &[char], marks: &[Mark], out: &mut Vec<Node>, depth: usize
         // Effects *x* _x_ -x- +x+ ^x^ ~x~
         if is_effect(c).is_some() {
             let prev_ok = i == 0 || !chars[i - 1].is_alphanumeric();
-            let next_ok = chars.get(i + 1).is_some_and(|n| !n.is_whitespace() && *n != c);
-            if prev_ok && next_ok {
-                if let Some(close) = find_closer(chars, i, c) {
+            let next_ok = chars
+                .get(i + 1)
+                .is_some_and(|n| !n.is_whitespace() && *n != c);
+            if prev_ok && next_ok && !blocked(&failed, (b'E', c), i) {
+                let found = find_closer(chars, i, c);
+                if found.is_none() {
+                    let line_end = chars[i..]
+                        .iter()
+                        .position(|&x| x == '\n')
+                        .map_or(chars.len(), |p| p + i);
+                    failed.insert((b'E', c), line_end);
+                }
+                if let Some(close) = found {
                     flush_buf(&mut buf, out);
                     let mut m = marks.to_vec();
                     if let Some(mk) = mark_for(c) {
@@ -975,25 +1096,27 @@ fn unescape(chars: &[char]) -> String {
 fn push_plain_with_urls(out: &mut Vec<Node>, text: &str, marks: &[Mark]) {
     let has_link = marks.iter().any(|m| matches!(m, Mark::Link { .. }));
     let mut rest = text;
-    while !has_link {
-        let pos = match (rest.find("http://"), rest.find("https://")) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => break,
-        };
-        let (before, url_start) = rest.split_at(pos);
-        push_with(out, before, marks);
-        let end = url_start
-            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'))
-            .unwrap_or(url_start.len());
-        let mut url = &url_start[..end];
-        while url.ends_with(['.', ',', ')', ';', ':']) {
-            url = &url[..url.len() - 1];
+    if !has_link {
+        loop {
+            let pos = match (rest.find("http://"), rest.find("https://")) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => break,
+            };
+            let (before, url_start) = rest.split_at(pos);
+            push_with(out, before, marks);
+            let end = url_start
+                .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'))
+                .unwrap_or(url_start.len());
+            let mut url = &url_start[..end];
+            while url.ends_with(['.', ',', ')', ';', ':']) {
+                url = &url[..url.len() - 1];
+            }
+            let mut m = marks.to_vec();
+            m.push(Mark::link(url));
+            push_with(out, url, &m);
+            rest = &url_start[url.len()..];
         }
-        let mut m = marks.to_vec();
-        m.push(Mark::link(url));
-        push_with(out, url, &m);
-        rest = &url_start[url.len()..];
     }
     push_with(out, rest, marks);
 }

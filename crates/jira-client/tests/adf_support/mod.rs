@@ -29,7 +29,13 @@ const DOC_BLOCKS: &[&str] = &[
     "panel",
     "expand",
 ];
-const LIST_ITEM_BLOCKS: &[&str] = &["paragraph", "bulletList", "orderedList", "taskList", "codeBlock"];
+const LIST_ITEM_BLOCKS: &[&str] = &[
+    "paragraph",
+    "bulletList",
+    "orderedList",
+    "taskList",
+    "codeBlock",
+];
 const QUOTE_BLOCKS: &[&str] = &["paragraph", "bulletList", "orderedList", "codeBlock"];
 const CELL_BLOCKS: &[&str] = &[
     "paragraph",
@@ -41,6 +47,15 @@ const CELL_BLOCKS: &[&str] = &[
     "blockquote",
     "rule",
     "panel",
+];
+const PANEL_BLOCKS: &[&str] = &[
+    "paragraph",
+    "heading",
+    "bulletList",
+    "orderedList",
+    "taskList",
+    "codeBlock",
+    "rule",
 ];
 const TEXT_MARKS: &[&str] = &[
     "strong",
@@ -114,11 +129,18 @@ fn non_empty<'a>(node: &'a Value, path: &str) -> Result<&'a [Value], String> {
     Ok(c)
 }
 
-fn check_node(node: &Value, path: &str, ids: &mut HashSet<String>, depth: usize) -> Result<(), String> {
+fn check_node(
+    node: &Value,
+    path: &str,
+    ids: &mut HashSet<String>,
+    depth: usize,
+) -> Result<(), String> {
     if depth > 200 {
         return Err(format!("{path}: absurd depth"));
     }
-    let obj = node.as_object().ok_or(format!("{path}: node is not an object"))?;
+    let obj = node
+        .as_object()
+        .ok_or(format!("{path}: node is not an object"))?;
     let k = kind(node);
     let allowed_keys: &[&str] = match k {
         "text" => &["type", "text", "marks"],
@@ -132,9 +154,13 @@ fn check_node(node: &Value, path: &str, ids: &mut HashSet<String>, depth: usize)
         }
     }
     if let Some(marks) = node.get("marks") {
-        let marks = marks.as_array().ok_or(format!("{path}: marks not an array"))?;
+        let marks = marks
+            .as_array()
+            .ok_or(format!("{path}: marks not an array"))?;
         if k != "text" && !marks.is_empty() {
-            return Err(format!("{path}: block marks not expected from the converter"));
+            return Err(format!(
+                "{path}: block marks not expected from the converter"
+            ));
         }
     }
     match k {
@@ -172,11 +198,20 @@ fn check_node(node: &Value, path: &str, ids: &mut HashSet<String>, depth: usize)
         }
         "taskList" => {
             local_id(node, path, ids)?;
-            check_children(non_empty(node, path)?, &["taskItem", "taskList"], path, ids, depth)?;
+            check_children(
+                non_empty(node, path)?,
+                &["taskItem", "taskList"],
+                path,
+                ids,
+                depth,
+            )?;
         }
         "taskItem" => {
             local_id(node, path, ids)?;
-            let state = node.get("attrs").and_then(|a| a.get("state")).and_then(Value::as_str);
+            let state = node
+                .get("attrs")
+                .and_then(|a| a.get("state"))
+                .and_then(Value::as_str);
             if !matches!(state, Some("TODO" | "DONE")) {
                 return Err(format!("{path}: task state {state:?}"));
             }
@@ -194,7 +229,10 @@ fn check_node(node: &Value, path: &str, ids: &mut HashSet<String>, depth: usize)
                 if kind(t) != "text" {
                     return Err(format!("{path}/{i}: codeBlock holds text only"));
                 }
-                if t.get("marks").and_then(Value::as_array).is_some_and(|m| !m.is_empty()) {
+                if t.get("marks")
+                    .and_then(Value::as_array)
+                    .is_some_and(|m| !m.is_empty())
+                {
                     return Err(format!("{path}/{i}: code text cannot have marks"));
                 }
                 check_text(t, &format!("{path}/{i}"))?;
@@ -213,10 +251,14 @@ fn check_node(node: &Value, path: &str, ids: &mut HashSet<String>, depth: usize)
         "tableHeader" | "tableCell" => {
             check_children(non_empty(node, path)?, CELL_BLOCKS, path, ids, depth)?
         }
-        "panel" => check_children(non_empty(node, path)?, CELL_BLOCKS, path, ids, depth)?,
+        "panel" => check_children(non_empty(node, path)?, PANEL_BLOCKS, path, ids, depth)?,
         "expand" => check_children(non_empty(node, path)?, DOC_BLOCKS, path, ids, depth)?,
         "text" => check_text(node, path)?,
-        other => return Err(format!("{path}: converter produced unexpected node {other:?}")),
+        other => {
+            return Err(format!(
+                "{path}: converter produced unexpected node {other:?}"
+            ))
+        }
     }
     Ok(())
 }
@@ -242,10 +284,11 @@ fn check_inline(nodes: &[Value], path: &str) -> Result<(), String> {
         }
         match k {
             "text" => check_text(n, &p)?,
-            "hardBreak" => {
-                if n.as_object().is_some_and(|o| o.keys().any(|k| k != "type" && k != "attrs")) {
-                    return Err(format!("{p}: unexpected keys"));
-                }
+            "hardBreak"
+                if n.as_object()
+                    .is_some_and(|o| o.keys().any(|k| k != "type" && k != "attrs")) =>
+            {
+                return Err(format!("{p}: unexpected keys"));
             }
             _ => {}
         }
@@ -261,7 +304,11 @@ fn check_text(node: &Value, path: &str) -> Result<(), String> {
     if text.is_empty() {
         return Err(format!("{path}: empty text"));
     }
-    let marks = node.get("marks").and_then(Value::as_array).cloned().unwrap_or_default();
+    let marks = node
+        .get("marks")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut seen = HashSet::new();
     let names: Vec<&str> = marks.iter().map(kind).collect();
     for (m, name) in marks.iter().zip(&names) {

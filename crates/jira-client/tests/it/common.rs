@@ -1,9 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jira_client::{
-    ClientOptions, Flavor, JiraClient, Pacer, PacerConfig, RetryConfig, SiteConfig,
-};
+use jira_client::{ClientOptions, Flavor, JiraClient, Pacer, PacerConfig, RetryConfig, SiteConfig};
 use jira_sim::{SimConfig, SimHandle};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -37,6 +35,15 @@ pub fn test_pacer() -> Arc<Pacer> {
 }
 
 pub fn site(sim: &SimHandle) -> SiteConfig {
+    // The tests act as the scenario's first user (an admin); fail clearly if it changes.
+    let scenario = sim.scenario();
+    let user = &scenario["users"][0];
+    assert_eq!(user["email"], EMAIL, "scenario user changed: {user}");
+    assert_eq!(
+        user["api_token"], API_TOKEN,
+        "scenario user changed: {user}"
+    );
+    assert_eq!(user["pat"], PAT, "scenario user changed: {user}");
     let base = sim.base_url().parse().unwrap();
     match sim.flavor() {
         jira_sim::Flavor::Cloud => {
@@ -80,7 +87,12 @@ pub fn api(sim: &SimHandle) -> &'static str {
     }
 }
 
-pub async fn control(sim: &SimHandle, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+pub async fn control(
+    sim: &SimHandle,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
     let http = reqwest::Client::new();
     let mut rb = http.request(method, sim.url(path));
     if let Some(b) = body {
@@ -121,7 +133,11 @@ pub fn text_body(sim: &SimHandle, text: &str) -> Value {
     }
 }
 
-pub async fn create_task(c: &JiraClient, project: &str, summary: &str) -> jira_client::CreatedIssue {
+pub async fn create_task(
+    c: &JiraClient,
+    project: &str,
+    summary: &str,
+) -> jira_client::CreatedIssue {
     c.create_issue(
         &jira_client::IssueInput::new()
             .project_key(project)

@@ -8,9 +8,20 @@ async fn errors_are_typed_with_request_and_jira_messages() {
     for flavor in flavors() {
         let sim = sim(flavor).await;
         let c = client(&sim);
-        match c.create_issue(&IssueInput::new().project_key("OPS").issue_type_name("Task")).await {
+        match c
+            .create_issue(&IssueInput::new().project_key("OPS").issue_type_name("Task"))
+            .await
+        {
             Err(e @ Error::Validation { .. }) => {
-                let Error::Validation { status, ref field_errors, ref ctx, .. } = e else { unreachable!() };
+                let Error::Validation {
+                    status,
+                    ref field_errors,
+                    ref ctx,
+                    ..
+                } = e
+                else {
+                    unreachable!()
+                };
                 assert_eq!(status, 400);
                 assert!(field_errors.contains_key("summary"), "{field_errors:?}");
                 assert_eq!(ctx.method, http::Method::POST);

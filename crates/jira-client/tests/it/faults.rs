@@ -7,7 +7,14 @@ use jira_sim::{Faults, SimConfig};
 
 use crate::common::*;
 
-fn rule(method: &str, path: &str, fault: FaultKind, status: Option<u16>, delay_ms: Option<u64>, count: u64) -> FaultRule {
+fn rule(
+    method: &str,
+    path: &str,
+    fault: FaultKind,
+    status: Option<u16>,
+    delay_ms: Option<u64>,
+    count: u64,
+) -> FaultRule {
     FaultRule {
         method: Some(method.into()),
         path_contains: Some(path.into()),
@@ -49,7 +56,15 @@ where
 #[tokio::test]
 async fn create_applied_but_unanswered_is_outcome_unknown_and_not_retried() {
     for mode in [FaultKind::UnansweredHold, FaultKind::UnansweredReset] {
-        let sim = sim_with_rules(vec![rule("POST", "/rest/api/3/issue", mode, None, Some(3_000), 1)]).await;
+        let sim = sim_with_rules(vec![rule(
+            "POST",
+            "/rest/api/3/issue",
+            mode,
+            None,
+            Some(3_000),
+            1,
+        )])
+        .await;
         let options = ClientOptions {
             request_timeout: Duration::from_millis(800),
             ..ClientOptions::default()
@@ -72,7 +87,8 @@ async fn create_applied_but_unanswered_is_outcome_unknown_and_not_retried() {
         assert_eq!(cs.retries, 0);
 
         // The simulator applied it exactly once.
-        let search = SearchRequest::new("project = OPS AND labels = outcome-unknown").fields(["summary"]);
+        let search =
+            SearchRequest::new("project = OPS AND labels = outcome-unknown").fields(["summary"]);
         eventually("the issue exists", || {
             let c = c.clone();
             let search = search.clone();
@@ -95,10 +111,24 @@ async fn create_applied_but_unanswered_is_outcome_unknown_and_not_retried() {
 
 #[tokio::test]
 async fn get_with_two_503s_then_200_succeeds() {
-    let sim = sim_with_rules(vec![rule("GET", "/issue/OPS-1", FaultKind::Error, Some(503), None, 2)]).await;
+    let sim = sim_with_rules(vec![rule(
+        "GET",
+        "/issue/OPS-1",
+        FaultKind::Error,
+        Some(503),
+        None,
+        2,
+    )])
+    .await;
     let c = client(&sim);
     let issue = c
-        .get_issue("OPS-1", &GetIssue { fields: vec!["summary".into()], ..GetIssue::default() })
+        .get_issue(
+            "OPS-1",
+            &GetIssue {
+                fields: vec!["summary".into()],
+                ..GetIssue::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(issue.key, "OPS-1");
@@ -114,19 +144,49 @@ async fn get_with_two_503s_then_200_succeeds() {
 
 #[tokio::test]
 async fn create_is_not_retried_on_5xx_but_is_on_429() {
-    let sim = sim_with_rules(vec![rule("POST", "/rest/api/3/issue", FaultKind::Error, Some(500), None, 1)]).await;
+    let sim = sim_with_rules(vec![rule(
+        "POST",
+        "/rest/api/3/issue",
+        FaultKind::Error,
+        Some(500),
+        None,
+        1,
+    )])
+    .await;
     let c = client(&sim);
     let r = c
-        .create_issue(&IssueInput::new().project_key("OPS").issue_type_name("Task").summary("x"))
+        .create_issue(
+            &IssueInput::new()
+                .project_key("OPS")
+                .issue_type_name("Task")
+                .summary("x"),
+        )
         .await;
     assert!(matches!(r, Err(Error::Server { status: 500, .. })), "{r:?}");
-    assert_eq!(count(&stats(&sim).await, "POST", "/rest/api/3/issue", None), 1);
+    assert!(r.unwrap_err().write_may_have_applied());
+    assert_eq!(
+        count(&stats(&sim).await, "POST", "/rest/api/3/issue", None),
+        1
+    );
 
     // A 429 means Jira did not execute it: repeated, and created once.
-    let sim = sim_with_rules(vec![rule("POST", "/rest/api/3/issue", FaultKind::RateLimit, None, None, 1)]).await;
+    let sim = sim_with_rules(vec![rule(
+        "POST",
+        "/rest/api/3/issue",
+        FaultKind::RateLimit,
+        None,
+        None,
+        1,
+    )])
+    .await;
     let c = client(&sim);
     let created = c
-        .create_issue(&IssueInput::new().project_key("OPS").issue_type_name("Task").summary("after 429"))
+        .create_issue(
+            &IssueInput::new()
+                .project_key("OPS")
+                .issue_type_name("Task")
+                .summary("after 429"),
+        )
         .await
         .unwrap();
     assert!(created.key.starts_with("OPS-"));
@@ -138,11 +198,27 @@ async fn create_is_not_retried_on_5xx_but_is_on_429() {
 
 #[tokio::test]
 async fn idempotent_edit_is_retried_after_a_reset() {
-    let sim = sim_with_rules(vec![rule("PUT", "/issue/OPS-1", FaultKind::Reset, None, None, 1)]).await;
+    let sim = sim_with_rules(vec![rule(
+        "PUT",
+        "/issue/OPS-1",
+        FaultKind::Reset,
+        None,
+        None,
+        1,
+    )])
+    .await;
     let c = client(&sim);
-    c.edit_issue("OPS-1", &IssueInput::new().summary("renamed"), true).await.unwrap();
+    c.edit_issue("OPS-1", &IssueInput::new().summary("renamed"), true)
+        .await
+        .unwrap();
     let issue = c
-        .get_issue("OPS-1", &GetIssue { fields: vec!["summary".into()], ..GetIssue::default() })
+        .get_issue(
+            "OPS-1",
+            &GetIssue {
+                fields: vec!["summary".into()],
+                ..GetIssue::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(issue.summary().as_deref(), Some("renamed"));

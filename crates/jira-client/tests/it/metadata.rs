@@ -24,7 +24,10 @@ async fn server_info_myself_and_flavor_detection() {
             assert_eq!(detected, Deployment::DataCenter);
         }
         // The auto-detected client then talks the right API version.
-        assert_eq!(auto.myself().await.unwrap().email_address.as_deref(), Some(EMAIL));
+        assert_eq!(
+            auto.myself().await.unwrap().email_address.as_deref(),
+            Some(EMAIL)
+        );
     }
 }
 
@@ -44,6 +47,19 @@ async fn projects_issue_types_and_create_metadata() {
             .unwrap();
         let keys: Vec<&str> = projects.iter().map(|p| p.key.as_str()).collect();
         assert!(keys.contains(&"WEB") && keys.contains(&"OPS"), "{keys:?}");
+        if is_cloud(&sim) {
+            let pages = count(
+                &stats(&sim).await,
+                "GET",
+                "/rest/api/3/project/search",
+                Some(200),
+            );
+            assert_eq!(
+                pages as usize,
+                projects.len(),
+                "one page per project at page size 1"
+            );
+        }
         let filtered: Vec<_> = c
             .projects(ProjectQuery {
                 keys: vec!["OPS".into()],
@@ -68,7 +84,10 @@ async fn projects_issue_types_and_create_metadata() {
 
         let types = c.create_meta_issue_types("OPS").await.unwrap();
         let bug = types.iter().find(|t| t.name == "Bug").expect("Bug type");
-        let sub = types.iter().find(|t| t.name == "Sub-task").expect("Sub-task type");
+        let sub = types
+            .iter()
+            .find(|t| t.name == "Sub-task")
+            .expect("Sub-task type");
         assert!(sub.subtask);
         let fields = c.create_meta_fields("OPS", &bug.id).await.unwrap();
         let severity = fields
@@ -77,7 +96,10 @@ async fn projects_issue_types_and_create_metadata() {
             .expect("Severity on the Bug screen");
         assert!(severity.required);
         assert_eq!(severity.allowed_values.len(), 3);
-        let summary = fields.iter().find(|f| f.field_id == "summary").expect("summary");
+        let summary = fields
+            .iter()
+            .find(|f| f.field_id == "summary")
+            .expect("summary");
         assert!(summary.required);
     }
 }
@@ -89,9 +111,17 @@ async fn fields_priorities_statuses_and_epic_fields() {
         let c = client(&sim);
         let fields = c.fields().await.unwrap();
         assert!(fields.iter().any(|f| f.id == "summary" && !f.custom));
-        assert!(fields.iter().any(|f| f.id == "customfield_10020" && f.custom));
+        assert!(fields
+            .iter()
+            .any(|f| f.id == "customfield_10020" && f.custom));
 
-        let prios: Vec<String> = c.priorities().await.unwrap().into_iter().map(|p| p.name).collect();
+        let prios: Vec<String> = c
+            .priorities()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
         assert_eq!(prios, ["Highest", "High", "Medium", "Low", "Lowest"]);
 
         let statuses = c.statuses().await.unwrap();
@@ -102,10 +132,19 @@ async fn fields_priorities_statuses_and_epic_fields() {
         assert!(!per_type.is_empty());
         for t in &per_type {
             let names: Vec<&str> = t.statuses.iter().map(|s| s.name.as_str()).collect();
-            assert!(names.contains(&"To Do") && names.contains(&"Done"), "{names:?}");
+            assert!(
+                names.contains(&"To Do") && names.contains(&"Done"),
+                "{names:?}"
+            );
         }
 
-        let cats: Vec<String> = c.status_categories().await.unwrap().into_iter().map(|c| c.key).collect();
+        let cats: Vec<String> = c
+            .status_categories()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.key)
+            .collect();
         for k in ["new", "indeterminate", "done"] {
             assert!(cats.iter().any(|c| c == k), "{cats:?}");
         }
@@ -131,7 +170,9 @@ async fn users_search_assignable_and_email_resolution_with_cache() {
         let sim = sim(flavor).await;
         let c = client(&sim);
         let found = c.search_users("bob", 10).await.unwrap();
-        assert!(found.iter().any(|u| u.display_name.as_deref() == Some("Bob Brown")));
+        assert!(found
+            .iter()
+            .any(|u| u.display_name.as_deref() == Some("Bob Brown")));
 
         let assignable = c
             .assignable_users(&AssignableScope::Project("OPS".into()), None, 50)
@@ -139,11 +180,29 @@ async fn users_search_assignable_and_email_resolution_with_cache() {
             .unwrap();
         assert!(!assignable.is_empty());
 
-        let bob = c.user_by_email("Bob@Example.com").await.unwrap().expect("bob resolves");
+        let bob = c
+            .user_by_email("Bob@Example.com")
+            .await
+            .unwrap()
+            .expect("bob resolves");
         assert_eq!(bob.display_name.as_deref(), Some("Bob Brown"));
-        let before = count(&stats(&sim).await, "GET", &format!("{}/user/search", api(&sim)), None);
-        let id = c.account_id_for_email("bob@example.com").await.unwrap().expect("cached");
-        let after = count(&stats(&sim).await, "GET", &format!("{}/user/search", api(&sim)), None);
+        let before = count(
+            &stats(&sim).await,
+            "GET",
+            &format!("{}/user/search", api(&sim)),
+            None,
+        );
+        let id = c
+            .account_id_for_email("bob@example.com")
+            .await
+            .unwrap()
+            .expect("cached");
+        let after = count(
+            &stats(&sim).await,
+            "GET",
+            &format!("{}/user/search", api(&sim)),
+            None,
+        );
         assert_eq!(before, after, "second resolution served from the cache");
         if is_cloud(&sim) {
             assert_eq!(Some(id.clone()), bob.account_id);
@@ -151,6 +210,10 @@ async fn users_search_assignable_and_email_resolution_with_cache() {
         } else {
             assert_eq!(id, "bob");
         }
-        assert!(c.user_by_email("nobody@example.com").await.unwrap().is_none());
+        assert!(c
+            .user_by_email("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none());
     }
 }

@@ -18,7 +18,9 @@ async fn server(response: String) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>
     let (h, a) = (hits.clone(), with_auth.clone());
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let (h, a, response) = (h.clone(), a.clone(), response.clone());
             tokio::spawn(async move {
                 let mut buf = Vec::new();
@@ -30,7 +32,10 @@ async fn server(response: String) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>
                     }
                 }
                 h.fetch_add(1, Ordering::SeqCst);
-                if String::from_utf8_lossy(&buf).to_ascii_lowercase().contains("\r\nauthorization:") {
+                if String::from_utf8_lossy(&buf)
+                    .to_ascii_lowercase()
+                    .contains("\r\nauthorization:")
+                {
                     a.fetch_add(1, Ordering::SeqCst);
                 }
                 let _ = sock.write_all(response.as_bytes()).await;
@@ -56,7 +61,11 @@ fn redirect_to(location: &str) -> String {
 async fn credentials_never_follow_a_cross_origin_redirect() {
     let (other, other_hits, _) = server(json_response(r#"{"accountId":"evil"}"#)).await;
     let (site_url, site_hits, site_auth) = server(redirect_to(&format!("{other}/steal"))).await;
-    let site = SiteConfig::cloud_basic(site_url.parse().unwrap(), EMAIL, SecretString::from(API_TOKEN));
+    let site = SiteConfig::cloud_basic(
+        site_url.parse().unwrap(),
+        EMAIL,
+        SecretString::from(API_TOKEN),
+    );
     let c = client_with(site, test_pacer(), ClientOptions::default());
     match c.myself().await {
         Err(Error::Transport { message, .. }) => assert!(message.contains("redirect"), "{message}"),
@@ -64,7 +73,11 @@ async fn credentials_never_follow_a_cross_origin_redirect() {
     }
     assert_eq!(site_hits.load(Ordering::SeqCst), 1);
     assert_eq!(site_auth.load(Ordering::SeqCst), 1);
-    assert_eq!(other_hits.load(Ordering::SeqCst), 0, "the other origin was never contacted");
+    assert_eq!(
+        other_hits.load(Ordering::SeqCst),
+        0,
+        "the other origin was never contacted"
+    );
 }
 
 #[tokio::test]
@@ -74,7 +87,9 @@ async fn same_origin_redirects_are_followed() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 1024];

@@ -20,7 +20,10 @@ async fn search_streams_every_page_with_selected_fields() {
             })
             .collect();
         let created = c.bulk_create(&inputs).await;
-        let keys: HashSet<String> = created.iter().map(|r| r.created().unwrap().key.clone()).collect();
+        let keys: HashSet<String> = created
+            .iter()
+            .map(|r| r.created().unwrap().key.clone())
+            .collect();
 
         let req = SearchRequest::new("project = OPS AND labels = needle ORDER BY key ASC")
             .fields(["summary", "status"])
@@ -29,7 +32,9 @@ async fn search_streams_every_page_with_selected_fields() {
         assert_eq!(found.len(), 12);
         let found_keys: HashSet<String> = found.iter().map(|i| i.key.clone()).collect();
         assert_eq!(found_keys, keys);
-        assert!(found.iter().all(|i| i.summary().is_some_and(|s| s.starts_with("needle "))));
+        assert!(found
+            .iter()
+            .all(|i| i.summary().is_some_and(|s| s.starts_with("needle "))));
         assert!(found.iter().all(|i| i.status().is_some()));
 
         // Page by page with the opaque cursor.
@@ -38,7 +43,10 @@ async fn search_streams_every_page_with_selected_fields() {
         let cursor = p1.next_cursor.clone().expect("more pages");
         let p2 = c.search_page(&req, Some(&cursor)).await.unwrap();
         assert_eq!(p2.issues.len(), 5);
-        assert!(p1.issues.iter().all(|a| p2.issues.iter().all(|b| a.key != b.key)));
+        assert!(p1
+            .issues
+            .iter()
+            .all(|a| p2.issues.iter().all(|b| a.key != b.key)));
 
         let s = stats(&sim).await;
         if is_cloud(&sim) {
@@ -49,8 +57,14 @@ async fn search_streams_every_page_with_selected_fields() {
         }
 
         // A JQL error surfaces Jira's message.
-        match c.search(SearchRequest::new("project = OPS AND nosuchfield = 1")).try_collect::<Vec<_>>().await {
-            Err(Error::Validation { status, messages, .. }) => {
+        match c
+            .search(SearchRequest::new("project = OPS AND nosuchfield = 1"))
+            .try_collect::<Vec<_>>()
+            .await
+        {
+            Err(Error::Validation {
+                status, messages, ..
+            }) => {
                 assert_eq!(status, 400);
                 assert!(!messages.is_empty());
             }
@@ -67,15 +81,29 @@ async fn bulk_fetch_and_picker() {
         let a = create_task(&c, "OPS", "zebra crossing").await;
         let b = create_task(&c, "OPS", "zebra stripes").await;
         let fetched = c
-            .bulk_fetch(&[a.key.clone(), b.id.clone(), "OPS-99999".into()], &["summary".into()])
+            .bulk_fetch(
+                &[a.key.clone(), b.id.clone(), "OPS-99999".into()],
+                &["summary".into()],
+            )
             .await
             .unwrap();
-        let mut summaries: Vec<String> = fetched.issues.iter().filter_map(|i| i.summary()).collect();
+        let mut summaries: Vec<String> =
+            fetched.issues.iter().filter_map(|i| i.summary()).collect();
         summaries.sort();
         assert_eq!(summaries, ["zebra crossing", "zebra stripes"]);
 
-        let picked = c.issue_picker("zebra", Some("project = OPS")).await.unwrap();
-        let keys: Vec<&str> = picked.sections.iter().flat_map(|s| s.issues.iter().map(|i| i.key.as_str())).collect();
-        assert!(keys.contains(&a.key.as_str()) && keys.contains(&b.key.as_str()), "{keys:?}");
+        let picked = c
+            .issue_picker("zebra", Some("project = OPS"))
+            .await
+            .unwrap();
+        let keys: Vec<&str> = picked
+            .sections
+            .iter()
+            .flat_map(|s| s.issues.iter().map(|i| i.key.as_str()))
+            .collect();
+        assert!(
+            keys.contains(&a.key.as_str()) && keys.contains(&b.key.as_str()),
+            "{keys:?}"
+        );
     }
 }

@@ -13,21 +13,36 @@ async fn transition_to_walks_a_strict_workflow() {
         assert_eq!(available.len(), 1);
         assert_eq!(available[0].to.name, "In Progress");
 
-        let out = c.transition_to(&issue.key, &Target::Category(Category::Done)).await.unwrap();
+        let out = c
+            .transition_to(&issue.key, &Target::Category(Category::Done))
+            .await
+            .unwrap();
         assert_eq!(out.status.name, "Done");
         assert_eq!(out.path, ["Start Progress", "Request Review", "Done"]);
         let now = c
-            .get_issue(&issue.key, &GetIssue { fields: vec!["status".into()], ..GetIssue::default() })
+            .get_issue(
+                &issue.key,
+                &GetIssue {
+                    fields: vec!["status".into()],
+                    ..GetIssue::default()
+                },
+            )
             .await
             .unwrap();
         assert_eq!(now.status().unwrap().category_key(), Some("done"));
 
         // Already there: nothing to do.
-        let out = c.transition_to(&issue.key, &Target::Status("done".into())).await.unwrap();
+        let out = c
+            .transition_to(&issue.key, &Target::Status("done".into()))
+            .await
+            .unwrap();
         assert!(out.path.is_empty());
 
         // Back to a named status using the learned graph: Done → To Do → In Progress.
-        let out = c.transition_to(&issue.key, &Target::Status("In Progress".into())).await.unwrap();
+        let out = c
+            .transition_to(&issue.key, &Target::Status("In Progress".into()))
+            .await
+            .unwrap();
         assert_eq!(out.path, ["Reopen", "Start Progress"]);
 
         // A direct transition by id.
@@ -35,14 +50,25 @@ async fn transition_to_walks_a_strict_workflow() {
         let review = t.iter().find(|t| t.to.name == "In Review").unwrap();
         c.do_transition(&issue.key, &review.id, None).await.unwrap();
         let now = c
-            .get_issue(&issue.key, &GetIssue { fields: vec!["status".into()], ..GetIssue::default() })
+            .get_issue(
+                &issue.key,
+                &GetIssue {
+                    fields: vec!["status".into()],
+                    ..GetIssue::default()
+                },
+            )
             .await
             .unwrap();
         assert_eq!(now.status().unwrap().name, "In Review");
 
         // Unknown status: a clear error naming the available transitions.
-        match c.transition_to(&issue.key, &Target::Status("Blocked".into())).await {
-            Err(Error::NoTransitionPath { available, current, .. }) => {
+        match c
+            .transition_to(&issue.key, &Target::Status("Blocked".into()))
+            .await
+        {
+            Err(Error::NoTransitionPath {
+                available, current, ..
+            }) => {
                 assert!(!available.is_empty());
                 assert!(!current.is_empty());
                 let text = Error::NoTransitionPath {
@@ -65,10 +91,16 @@ async fn transition_to_category_in_an_open_workflow_is_one_hop() {
         let sim = sim(flavor).await;
         let c = client(&sim);
         let issue = create_task(&c, "WEB", "open workflow").await;
-        let out = c.transition_to(&issue.key, &Target::Category(Category::Done)).await.unwrap();
+        let out = c
+            .transition_to(&issue.key, &Target::Category(Category::Done))
+            .await
+            .unwrap();
         assert_eq!(out.path.len(), 1);
         assert_eq!(out.status.category_key(), Some("done"));
-        let out = c.transition_to(&issue.key, &Target::Category(Category::InProgress)).await.unwrap();
+        let out = c
+            .transition_to(&issue.key, &Target::Category(Category::InProgress))
+            .await
+            .unwrap();
         assert_eq!(out.path.len(), 1);
         assert_eq!(out.status.category_key(), Some("indeterminate"));
     }

@@ -17,6 +17,9 @@ fn rejected((status, body): SimReject) -> Response {
 
 /// The OAuth client of a dynamic-webhook call, or Jira's 403.
 fn app(sim: &S, call: &Call) -> Result<String, Response> {
+    if let Some(r) = super::cloud_only(call) {
+        return Err(r);
+    }
     match (call.via, sim.ext.client_id()) {
         (Via::OAuth, Some(c)) => Ok(c.to_string()),
         _ => Err(jerr(
@@ -114,7 +117,10 @@ pub async fn dynamic_failed(State(sim): State<S>, call: Call) -> Response {
     }
 }
 
-fn admin_only(sim: &S, call: &Call) -> Result<std::sync::Arc<crate::webhooks::WebhookHub>, Response> {
+fn admin_only(
+    sim: &S,
+    call: &Call,
+) -> Result<std::sync::Arc<crate::webhooks::WebhookHub>, Response> {
     let is_admin = sim.world.lock().user(&call.user).is_some_and(|u| u.admin);
     if !is_admin {
         return Err(jerr(
@@ -149,7 +155,8 @@ pub async fn admin_create(State(sim): State<S>, call: Call, body: Bytes) -> Resp
 }
 
 fn parse_id(id: &str) -> Result<u64, Response> {
-    id.parse().map_err(|_| jerr(404, &["Webhook not found."], &[]))
+    id.parse()
+        .map_err(|_| jerr(404, &["Webhook not found."], &[]))
 }
 
 pub async fn admin_get(State(sim): State<S>, call: Call, Path(id): Path<String>) -> Response {
@@ -163,7 +170,12 @@ pub async fn admin_get(State(sim): State<S>, call: Call, Path(id): Path<String>)
     }
 }
 
-pub async fn admin_update(State(sim): State<S>, call: Call, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn admin_update(
+    State(sim): State<S>,
+    call: Call,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let (h, id) = match admin_only(&sim, &call).and_then(|h| parse_id(&id).map(|i| (h, i))) {
         Ok(x) => x,
         Err(r) => return r,

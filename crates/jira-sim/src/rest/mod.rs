@@ -85,9 +85,15 @@ fn unauthorized(flavor: Flavor) -> Response {
 /// OAuth scopes (classic) an operation needs: alternatives of sets.
 fn scopes_for(method: &axum::http::Method, path: &str) -> &'static [&'static [&'static str]] {
     let read = matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD)
-        || ["/search/jql", "/bulkfetch", "/approximate-count", "/worklog/list", "/jql/parse"]
-            .iter()
-            .any(|s| path.ends_with(s));
+        || [
+            "/search/jql",
+            "/bulkfetch",
+            "/approximate-count",
+            "/worklog/list",
+            "/jql/parse",
+        ]
+        .iter()
+        .any(|s| path.ends_with(s));
     if path.contains("/webhook") {
         &[&["manage:jira-webhook"]]
     } else if path.ends_with("/myself") || path.contains("/user") {
@@ -113,7 +119,11 @@ fn authenticate(sim: &Sim, parts: &Parts, ctx: &Ctx) -> Result<Option<String>, R
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(unauthorized(flavor));
         }
-        let cloud_id = w.sites.get(ctx.site).map(|s| s.cloud_id.clone()).unwrap_or_default();
+        let cloud_id = w
+            .sites
+            .get(ctx.site)
+            .map(|s| s.cloud_id.clone())
+            .unwrap_or_default();
         drop(w);
         let scopes = scopes_for(&parts.method, parts.uri.path());
         return match sim.ext.authenticate(cred, &cloud_id, scopes) {
@@ -127,7 +137,9 @@ fn authenticate(sim: &Sim, parts: &Parts, ctx: &Ctx) -> Result<Option<String>, R
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| unauthorized(flavor))?;
-        let (login, secret) = decoded.split_once(':').ok_or_else(|| unauthorized(flavor))?;
+        let (login, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| unauthorized(flavor))?;
         w.users.iter().find(|u| {
             u.active
                 && match flavor {
@@ -199,8 +211,16 @@ impl FromRequestParts<S> for MaybeCall {
         check_version(sim, parts)?;
         let ctx = ctx_of(sim, parts);
         let user = authenticate(sim, parts, &ctx)?;
-        Ok(MaybeCall(user.map(|u| build_call(sim, parts, &ctx, u)), ctx))
+        Ok(MaybeCall(
+            user.map(|u| build_call(sim, parts, &ctx, u)),
+            ctx,
+        ))
     }
+}
+
+/// Data Center has no such operation: Jira's 404 for an unknown REST path.
+pub fn cloud_only(call: &Call) -> Option<Response> {
+    (call.flavor == Flavor::DataCenter).then(|| jerr(404, &["null for uri: not found"], &[]))
 }
 
 /// Parses a JSON request body with Jira's error for malformed input.
@@ -242,7 +262,10 @@ pub(crate) fn routes() -> Router<S> {
             .route(&p("/project/search"), get(meta::project_search))
             .route(&p("/project"), get(meta::project_list))
             .route(&p("/project/{projectIdOrKey}"), get(meta::project_get))
-            .route(&p("/project/{projectIdOrKey}/statuses"), get(meta::project_statuses))
+            .route(
+                &p("/project/{projectIdOrKey}/statuses"),
+                get(meta::project_statuses),
+            )
             .route(&p("/issuetype"), get(meta::issuetypes))
             .route(&p("/issuetype/project"), get(meta::issuetypes_for_project))
             .route(&p("/issuetype/{id}"), get(meta::issuetype_get))
@@ -274,8 +297,14 @@ pub(crate) fn routes() -> Router<S> {
                     .put(issues::edit)
                     .delete(issues::delete),
             )
-            .route(&p("/issue/{issueIdOrKey}/changelog"), get(issues::changelog))
-            .route(&p("/issue/{issueIdOrKey}/properties"), get(issues::property_keys))
+            .route(
+                &p("/issue/{issueIdOrKey}/changelog"),
+                get(issues::changelog),
+            )
+            .route(
+                &p("/issue/{issueIdOrKey}/properties"),
+                get(issues::property_keys),
+            )
             .route(
                 &p("/issue/{issueIdOrKey}/properties/{propertyKey}"),
                 get(issues::property_get)
@@ -331,8 +360,14 @@ pub(crate) fn routes() -> Router<S> {
             .route(&p("/worklog/updated"), get(work::worklogs_updated))
             .route(&p("/worklog/deleted"), get(work::worklogs_deleted))
             .route(&p("/worklog/list"), post(work::worklog_list))
-            .route(&p("/search"), get(search::search_old).post(search::search_old_post))
-            .route(&p("/search/jql"), get(search::search_jql).post(search::search_jql_post))
+            .route(
+                &p("/search"),
+                get(search::search_old).post(search::search_old_post),
+            )
+            .route(
+                &p("/search/jql"),
+                get(search::search_jql).post(search::search_jql_post),
+            )
             .route(
                 &p("/search/approximate-count"),
                 post(search::approximate_count),
@@ -344,7 +379,10 @@ pub(crate) fn routes() -> Router<S> {
                     .post(hooks::dynamic_register)
                     .delete(hooks::dynamic_delete),
             )
-            .route(&p("/webhook/refresh"), axum::routing::put(hooks::dynamic_refresh))
+            .route(
+                &p("/webhook/refresh"),
+                axum::routing::put(hooks::dynamic_refresh),
+            )
             .route(&p("/webhook/failed"), get(hooks::dynamic_failed));
     }
     r = r
