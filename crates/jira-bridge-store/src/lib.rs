@@ -104,6 +104,7 @@ mod time;
 pub mod audit;
 pub mod connections;
 pub mod events;
+pub mod jobs;
 pub mod secrets;
 pub mod tenants;
 pub mod tx;

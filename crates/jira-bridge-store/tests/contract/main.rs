@@ -4,6 +4,7 @@
 
 mod cases;
 mod events;
+mod jobs;
 
 use jira_bridge_store::test_support::TestDatabase;
 use jira_bridge_store::Store;
