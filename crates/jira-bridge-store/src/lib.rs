@@ -26,6 +26,9 @@
 //!   queries are written once and run on either pool through the `on_pool!` macro. Where
 //!   the dialects differ (locking, upserts with backend-specific syntax), match on
 //!   [`Store::backend`] and write both.
+//! - **SQLite write transactions** should start with a write statement, so the
+//!   transaction takes the write lock at once and waits (`busy_timeout`) instead of
+//!   failing later when it upgrades from reading to writing.
 //! - **Secrets** arrive already sealed (`Vec<u8>` ciphertext + key id): this crate never
 //!   sees plaintext. Every sealed column is listed in [`secrets::SEALED_COLUMNS`] so that
 //!   key rotation can find and re-seal all of them.
@@ -39,14 +42,17 @@
 //!    change schemas by adding new ones (expand, then contract).
 //! 2. Add one module file, e.g. `src/jobs.rs`, with its row types and an
 //!    `impl Store { … }` block of functions, and one `pub mod jobs;` line below.
-//!    Use `on_pool!` for shared SQL and [`Store::backend`] where it differs.
+//!    Use `on_pool!` for shared SQL (it is in scope in every module declared below
+//!    its definition in `lib.rs`; do not `use` it) and [`Store::backend`] where the
+//!    dialects differ.
 //!    Job claims: on PostgreSQL `SELECT … FOR UPDATE SKIP LOCKED` inside an
 //!    `UPDATE … RETURNING`; on SQLite an atomic `UPDATE … SET lease_owner = $1,
 //!    lease_until = $2 WHERE id = (SELECT id … WHERE lease_until IS NULL OR
 //!    lease_until < $3 LIMIT 1) RETURNING …` (SQLite serialises writers).
 //! 3. If the table holds a sealed secret, add its column to
 //!    [`secrets::SEALED_COLUMNS`].
-//! 4. Add cases to the contract suite (`tests/contract/`), which runs each case on
+//! 4. Add a file of cases to the contract suite (`tests/contract/<module>.rs`, one
+//!    `mod` line in `tests/contract/main.rs`; see `foundation.rs`), which runs each case on
 //!    SQLite and, when `JIRA_BRIDGE_TEST_POSTGRES_URL` is set, on PostgreSQL.
 //!
 //! # Writing a change and its event in one transaction
@@ -104,6 +110,7 @@ mod time;
 pub mod audit;
 pub mod connections;
 pub mod events;
+pub mod idempotency;
 pub mod jobs;
 pub mod secrets;
 pub mod tenants;
@@ -188,8 +195,9 @@ static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/s
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Store {
-    /// Connect to `url` (`sqlite:PATH` — the file is created if missing — or
-    /// `postgres://…`). Does not run migrations; see [`Store::migrate`].
+    /// Connect to `url` (`sqlite:PATH` — the file is created if missing —,
+    /// `sqlite::memory:` for a throw-away database, or `postgres://…`). Does not run
+    /// migrations; see [`Store::migrate`].
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
         match Backend::from_url(url) {
             Some(Backend::Sqlite) => {
@@ -200,8 +208,19 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(options.busy_timeout)
                     .foreign_keys(true);
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(options.max_connections.max(1))
+                // An in-memory database lives as long as its one connection: keep
+                // exactly one, forever.
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                let pool = if in_memory {
+                    SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
+                };
+                let pool = pool
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect)
                     .await

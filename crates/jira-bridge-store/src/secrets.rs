@@ -36,6 +36,11 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         column: "secret",
         key_id_column: "secret_key_id",
     },
+    SealedColumn {
+        table: "idempotency_keys",
+        column: "response",
+        key_id_column: "response_key_id",
+    },
 ];
 
 /// One sealed value and where it lives.
@@ -72,7 +77,9 @@ impl Store {
         let mut out = Vec::new();
         for loc in SEALED_COLUMNS {
             let sql = format!(
-                "SELECT id, {kid}, {col} FROM {table} WHERE ($1 IS NULL OR {kid} <> $1) ORDER BY id",
+                "SELECT id, {kid}, {col} FROM {table}
+                 WHERE {col} IS NOT NULL AND {kid} IS NOT NULL AND ($1 IS NULL OR {kid} <> $1)
+                 ORDER BY id",
                 kid = loc.key_id_column,
                 col = loc.column,
                 table = loc.table

@@ -24,6 +24,7 @@ use crate::http::{self, AppState, Metrics};
 pub struct App {
     state: AppState,
     tasks: TaskTracker,
+    failures: Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
 /// Connect to the configured database, creating the SQLite data directory if needed.
@@ -94,6 +95,7 @@ impl App {
         Ok(Self {
             state,
             tasks: TaskTracker::new(),
+            failures: Arc::default(),
         })
     }
 
@@ -104,7 +106,8 @@ impl App {
 
     /// Run a background task until shutdown; it gets the shutdown token and must
     /// return soon after it is cancelled. Shutdown waits for it (within the grace
-    /// period).
+    /// period). A task that fails cancels the token, stopping the whole service, and
+    /// [`App::serve`] then answers an error naming it.
     pub fn spawn_background<F, Fut>(
         &self,
         name: &'static str,
@@ -116,11 +119,13 @@ impl App {
     {
         let fut = task(self.state.clone(), shutdown.clone());
         let token = shutdown.clone();
+        let failures = self.failures.clone();
         self.tasks.spawn(async move {
             match fut.await {
                 Ok(()) => tracing::info!(task = name, "background task finished"),
                 Err(e) => {
                     tracing::error!(task = name, error = ?e, "background task failed; shutting down");
+                    failures.lock().push(format!("background task {name} failed: {e:#}"));
                     token.cancel();
                 }
             }
@@ -138,44 +143,65 @@ impl App {
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
+        self.spawn_background("idempotency-purge", &shutdown, |state, token| async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => return Ok(()),
+                    _ = tick.tick() => {
+                        match state.store.purge_expired_idempotency(jira_bridge_store::Timestamp::now()).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::debug!(purged = n, "expired idempotency keys removed"),
+                            Err(e) => tracing::warn!(error = ?e, "could not purge idempotency keys"),
+                        }
+                    }
+                }
+            }
+        });
         let router = http::router(self.state.clone());
         tracing::info!(address = %addr, backend = ?self.state.store.backend(), "serving");
         let server = axum::serve(listener, router.into_make_service())
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let mut server = tokio::spawn(async move { server.await });
-        tokio::select! {
-            _ = shutdown.cancelled() => {}
-            ended = &mut server => {
-                // The server stopped without being asked to: stop everything else too.
-                shutdown.cancel();
-                self.tasks.close();
-                self.tasks.wait().await;
-                self.state.store.close().await;
-                return match ended {
-                    Ok(Ok(())) => Err(anyhow::anyhow!("server stopped unexpectedly")),
-                    Ok(Err(e)) => Err(e).context("server failed"),
-                    Err(e) => Err(e).context("server task panicked"),
-                };
-            }
+        let ended_early = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => None,
+            ended = &mut server => Some(ended),
+        };
+        let unexpected = ended_early.is_some();
+        if unexpected {
+            // The server stopped without being asked to: stop everything else too.
+            tracing::error!("server stopped unexpectedly; shutting down");
+            shutdown.cancel();
         }
         tracing::info!(grace_seconds = grace.as_secs(), "shutting down");
         self.tasks.close();
         let drained = tokio::time::timeout(grace, async {
-            let served = server.await;
+            let served = match ended_early {
+                Some(ended) => ended,
+                None => server.await,
+            };
             self.tasks.wait().await;
             served
         })
         .await;
         self.state.store.close().await;
-        match drained {
-            Ok(Ok(Ok(()))) => {
-                tracing::info!("stopped");
-                Ok(())
-            }
-            Ok(Ok(Err(e))) => Err(e).context("server failed"),
-            Ok(Err(e)) => Err(e).context("server task panicked"),
+        let failures = std::mem::take(&mut *self.failures.lock());
+        let served = match drained {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(anyhow::Error::from(e).context("server failed")),
+            Ok(Err(e)) => Err(anyhow::Error::from(e).context("server task panicked")),
             Err(_) => {
                 tracing::warn!("grace period over; abandoning in-flight work");
+                Ok(())
+            }
+        };
+        match served {
+            Err(e) => Err(e),
+            Ok(()) if !failures.is_empty() => Err(anyhow::anyhow!(failures.join("; "))),
+            Ok(()) if unexpected => Err(anyhow::anyhow!("server stopped unexpectedly")),
+            Ok(()) => {
+                tracing::info!("stopped");
                 Ok(())
             }
         }

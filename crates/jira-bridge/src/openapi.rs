@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "jira-bridge",
-        description = "Jira integration as a service: connections, tickets, worklogs, status sync, search. Errors are RFC 9457 problem documents (`application/problem+json`).",
+        description = "Jira integration as a service: connections, tickets, worklogs, status sync, search. Errors are RFC 9457 problem documents (`application/problem+json`). Every POST honours an `Idempotency-Key` header (kept 24 hours; a replay carries `Idempotency-Replayed: true`).",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     modifiers(&Security),

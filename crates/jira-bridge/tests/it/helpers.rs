@@ -31,7 +31,16 @@ impl TestAppBuilder {
         self
     }
 
-    pub async fn spawn(self) -> TestApp {
+    /// The database, data directory, environment and configuration a test service
+    /// would get, without starting it.
+    pub async fn prepare(
+        self,
+    ) -> (
+        TestDatabase,
+        tempfile::TempDir,
+        BTreeMap<String, String>,
+        Config,
+    ) {
         let db = if self.sqlite_only {
             TestDatabase::sqlite()
         } else {
@@ -68,6 +77,11 @@ impl TestAppBuilder {
         let config = Config::load_with_env(None, &env)
             .expect("test config")
             .config;
+        (db, data_dir, env, config)
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let (db, data_dir, env, config) = self.prepare().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();

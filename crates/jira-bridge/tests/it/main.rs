@@ -9,5 +9,6 @@ mod audit;
 mod auth;
 mod binary;
 mod errors;
+mod idempotency;
 mod operations;
 mod secrets;

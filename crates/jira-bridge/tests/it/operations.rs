@@ -112,3 +112,68 @@ async fn served_openapi_document_is_the_generated_one() {
     assert_eq!(served, generated);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_cancels_background_tasks_and_waits_for_them() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let (_db, _dir, _env, config) = TestApp::builder().prepare().await;
+    let app = jira_bridge::App::build(config).await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let finished = Arc::new(AtomicBool::new(false));
+    {
+        let (started, finished) = (started.clone(), finished.clone());
+        app.spawn_background("test-worker", &shutdown, move |state, token| async move {
+            started.notify_one();
+            token.cancelled().await;
+            // Work that must complete during shutdown: a database round trip.
+            state.store.ping().await?;
+            finished.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(app.serve(listener, shutdown.clone()));
+    started.notified().await;
+    let res = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(!finished.load(Ordering::SeqCst));
+
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "serve returned only after the task finished"
+    );
+    assert!(
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_err(),
+        "no longer listening"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_background_task_stops_the_service() {
+    let (_db, _dir, _env, config) = TestApp::builder().prepare().await;
+    let app = jira_bridge::App::build(config).await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    app.spawn_background("doomed", &shutdown, |_state, _token| async move {
+        anyhow::bail!("worker cannot continue")
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        app.serve(listener, shutdown.clone()),
+    )
+    .await
+    .expect("serve returns once the failing task cancelled the token");
+    let err = served.expect_err("a failed task makes serve fail");
+    assert!(err.to_string().contains("doomed"), "{err}");
+    assert!(shutdown.is_cancelled());
+}

@@ -437,3 +437,118 @@ pub async fn sealed_secrets_are_listed_and_replaced_only_if_unchanged(store: &St
         .is_empty());
     let _ = c2;
 }
+
+pub async fn idempotency_keys_claim_once_replay_and_expire(store: &Store) {
+    use jira_bridge_store::idempotency::Begin;
+    let now = Timestamp::now();
+    let later = Timestamp::from(now.as_datetime() + Duration::hours(24));
+    let first = store
+        .begin_idempotent("scope-a", "k1", "hash1", now, later)
+        .await
+        .unwrap();
+    let Begin::Started(id) = first else {
+        panic!("first use starts: {first:?}")
+    };
+
+    // In flight: the same key is "existing" and not completed.
+    let Begin::Existing(running) = store
+        .begin_idempotent("scope-a", "k1", "hash1", now, later)
+        .await
+        .unwrap()
+    else {
+        panic!("second use sees the first")
+    };
+    assert_eq!(running.id, id);
+    assert!(running.completed_at.is_none() && running.response.is_none());
+
+    // Another scope is independent.
+    assert!(matches!(
+        store
+            .begin_idempotent("scope-b", "k1", "hash1", now, later)
+            .await
+            .unwrap(),
+        Begin::Started(_)
+    ));
+
+    store
+        .complete_idempotent(&id, b"sealed-response", "k9", now)
+        .await
+        .unwrap();
+    let Begin::Existing(done) = store
+        .begin_idempotent("scope-a", "k1", "other", now, later)
+        .await
+        .unwrap()
+    else {
+        panic!("completed record is returned")
+    };
+    assert_eq!(done.response.as_deref(), Some(&b"sealed-response"[..]));
+    assert_eq!(
+        done.request_hash, "hash1",
+        "the first request's hash, to detect reuse"
+    );
+
+    // The sealed response is found by key rotation; in-flight rows are not.
+    let sealed = store.list_sealed_secrets(None).await.unwrap();
+    assert!(sealed
+        .iter()
+        .any(|s| s.location.table == "idempotency_keys" && s.row_id == id.as_str()));
+    assert_eq!(
+        sealed
+            .iter()
+            .filter(|s| s.location.table == "idempotency_keys")
+            .count(),
+        1
+    );
+
+    // Abandoning frees the key for a retry.
+    let Begin::Started(id2) = store
+        .begin_idempotent("scope-a", "k2", "h", now, later)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    store.abandon_idempotent(&id2).await.unwrap();
+    assert!(matches!(
+        store
+            .begin_idempotent("scope-a", "k2", "h", now, later)
+            .await
+            .unwrap(),
+        Begin::Started(_)
+    ));
+
+    // Expired records are replaced, and purged.
+    let past = Timestamp::from(now.as_datetime() - Duration::hours(1));
+    let Begin::Started(old) = store
+        .begin_idempotent("scope-a", "k3", "h", past, past)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let Begin::Started(fresh) = store
+        .begin_idempotent("scope-a", "k3", "h", now, later)
+        .await
+        .unwrap()
+    else {
+        panic!("an expired key can be used again")
+    };
+    assert_ne!(old, fresh);
+    store
+        .begin_idempotent("scope-a", "k4", "h", past, past)
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired_idempotency(now).await.unwrap(), 1);
+}
+
+crate::contract!(
+    migrations_are_idempotent_and_complete,
+    tenants_are_unique_by_name_and_paged,
+    api_keys_are_found_by_hash_revoked_and_touched,
+    api_keys_are_tenant_scoped,
+    audit_entries_filter_and_page,
+    connections_round_trip_and_are_tenant_scoped,
+    connection_secret_replacement_is_compare_and_swap,
+    sealed_secrets_are_listed_and_replaced_only_if_unchanged,
+    idempotency_keys_claim_once_replay_and_expire,
+);
