@@ -432,3 +432,67 @@ async fn search_jql_paging_fields_and_errors() {
         .unwrap()
         .contains("/rest/api/3/search/jql"));
 }
+
+#[tokio::test]
+async fn standalone_runs_until_shutdown_and_rejects_unknown_scenarios() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: jira_sim::SimArgs,
+    }
+    let cli = Cli::parse_from([
+        "sim",
+        "--port",
+        "0",
+        "--scenario",
+        "empty",
+        "--flavor",
+        "dc",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(cli.sim.to_config().flavor, jira_sim::Flavor::DataCenter);
+    assert_eq!(cli.sim.to_config().seed, 3);
+    assert!(jira_sim::run_standalone(cli.sim, async {}).await.is_ok());
+    let bad = Cli::parse_from(["sim", "--port", "0", "--scenario", "nope"]);
+    assert!(matches!(
+        jira_sim::run_standalone(bad.sim, async {}).await,
+        Err(jira_sim::SimError::UnknownScenario(_))
+    ));
+}
+
+#[tokio::test]
+async fn reset_restores_the_seeded_scenario() {
+    let s = cloud().await;
+    let (_, before) = s.control(Method::GET, "/_sim/issues", None).await;
+    s.post("alice", "/rest/api/3/issue", json!({"fields": {"project": {"key": "WEB"}, "issuetype": {"name": "Task"}, "summary": "extra"}}))
+        .await;
+    let (_, after) = s.control(Method::GET, "/_sim/issues", None).await;
+    assert_eq!(
+        after.as_array().unwrap().len(),
+        before.as_array().unwrap().len() + 1
+    );
+    assert_eq!(s.control(Method::POST, "/_sim/reset", None).await.0, 204);
+    let (_, again) = s.control(Method::GET, "/_sim/issues", None).await;
+    let keys = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["key"].clone(), i["summary"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&again), keys(&before));
+    // Another seed gives other content.
+    let other = start(jira_sim::SimConfig {
+        seed: 99,
+        ..jira_sim::SimConfig::cloud()
+    })
+    .await;
+    let (_, o) = other.control(Method::GET, "/_sim/issues", None).await;
+    assert_ne!(keys(&o), keys(&before));
+    assert_ne!(
+        other.scenario["sites"][0]["cloud_id"],
+        s.scenario["sites"][0]["cloud_id"]
+    );
+}
