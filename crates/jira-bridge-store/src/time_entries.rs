@@ -503,25 +503,19 @@ impl StoreTx {
         }))
     }
 
-    /// A sync failed: record why; with `retry_at` it is due again then (state stays
-    /// `pending`), else `failed` (or `conflict`, when `conflict` is given). Frees the
-    /// lease. `keep_intent` keeps a recorded intent (the write may have happened).
+    /// A sync failed: record why and set `state` (`pending`, `failed` or `conflict`);
+    /// `retry_at` makes it due again then. `conflict` stores the remote version. Frees
+    /// the lease. `keep_intent` keeps a recorded intent (the write may have happened).
     pub async fn fail_time_entry_sync(
         &mut self,
         id: &TimeEntryId,
+        state: &str,
         error: &str,
         retry_at: Option<Timestamp>,
         conflict: Option<&serde_json::Value>,
         keep_intent: bool,
     ) -> Result<Option<TimeEntry>> {
         let now = Timestamp::now();
-        let state = if conflict.is_some() {
-            "conflict"
-        } else if retry_at.is_some() {
-            "pending"
-        } else {
-            "failed"
-        };
         Ok(on_tx!(self, conn => {
             sqlx::query_as::<_, TimeEntry>(&format!(
                 "UPDATE time_entries SET state = $2, last_error = $3, next_sync_at = $4,

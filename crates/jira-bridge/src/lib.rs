@@ -22,6 +22,7 @@ pub mod http;
 pub mod openapi;
 pub mod telemetry;
 pub mod tenancy;
+pub mod worklogs;
 
 pub use app::{run, App};
 pub use config::Config;

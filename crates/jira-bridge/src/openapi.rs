@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         (name = "tenancy", description = "The calling tenant"),
         (name = "audit", description = "Who did what, when, with what outcome"),
         (name = "connections", description = "Jira connections (API tokens, PATs, OAuth 3LO) and Jira metadata through them"),
+        (name = "worklogs", description = "Time entries synced to Jira worklogs, and the sync history"),
     ),
     components(schemas(crate::http::Problem))
 )]
