@@ -12,3 +12,5 @@ mod errors;
 mod idempotency;
 mod operations;
 mod secrets;
+mod worklogs;
+mod worklogs_kill;
