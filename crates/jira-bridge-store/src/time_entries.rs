@@ -565,7 +565,10 @@ pub struct FeedCursor {
 
 impl Store {
     /// The feed position of a connection (`None` before the first poll).
-    pub async fn worklog_feed_cursor(&self, connection: &ConnectionId) -> Result<Option<FeedCursor>> {
+    pub async fn worklog_feed_cursor(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Option<FeedCursor>> {
         let row: Option<(i64, i64)> = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT updated_since, deleted_since FROM worklog_feed_cursors WHERE connection_id = $1",

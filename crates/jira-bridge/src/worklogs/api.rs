@@ -285,7 +285,14 @@ pub struct TimeEntryPage {
     pub next_cursor: Option<String>,
 }
 
-const STATES: &[&str] = &["not_synced", "pending", "synced", "failed", "deleted", "conflict"];
+const STATES: &[&str] = &[
+    "not_synced",
+    "pending",
+    "synced",
+    "failed",
+    "deleted",
+    "conflict",
+];
 
 /// The tenant's time entries with their sync state.
 #[utoipa::path(get, path = "/v1/time-entries", tag = "worklogs",

@@ -27,7 +27,9 @@ pub async fn poll_all(state: &AppState) -> anyhow::Result<u64> {
     for (tenant, connection) in state.store.connections_with_worklogs().await? {
         match poll(state, &tenant, &connection).await {
             Ok(n) => found += n,
-            Err(e) => tracing::warn!(connection = %connection, error = ?e, "worklog feed poll failed"),
+            Err(e) => {
+                tracing::warn!(connection = %connection, error = ?e, "worklog feed poll failed")
+            }
         }
     }
     Ok(found)
@@ -47,7 +49,11 @@ fn differs(entry: &TimeEntry, w: &jira_client::Worklog) -> bool {
 }
 
 /// Poll one connection; answers how many conflicts were found.
-pub async fn poll(state: &AppState, tenant: &TenantId, connection: &ConnectionId) -> anyhow::Result<u64> {
+pub async fn poll(
+    state: &AppState,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+) -> anyhow::Result<u64> {
     let conn = connections::connect(state, tenant, connection).await?;
     let now_ms = Utc::now().timestamp_millis();
     let cursor = state
@@ -76,8 +82,17 @@ pub async fn poll(state: &AppState, tenant: &TenantId, connection: &ConnectionId
     let ids: Vec<String> = times.keys().cloned().collect();
     let mut candidates = Vec::new();
     for chunk in ids.chunks(500) {
-        for e in state.store.time_entries_by_worklog(connection, chunk).await? {
-            let changed_at = e.worklog_id.as_ref().and_then(|w| times.get(w)).copied().unwrap_or(0);
+        for e in state
+            .store
+            .time_entries_by_worklog(connection, chunk)
+            .await?
+        {
+            let changed_at = e
+                .worklog_id
+                .as_ref()
+                .and_then(|w| times.get(w))
+                .copied()
+                .unwrap_or(0);
             if matches!(e.state.as_str(), "synced" | "pending" | "failed")
                 && changed_at > e.remote_updated_ms.unwrap_or(0)
             {
@@ -122,11 +137,18 @@ pub async fn poll(state: &AppState, tenant: &TenantId, connection: &ConnectionId
     }
     let ids: Vec<String> = deleted.iter().map(|c| c.worklog_id.to_string()).collect();
     for chunk in ids.chunks(500) {
-        for e in state.store.time_entries_by_worklog(connection, chunk).await? {
+        for e in state
+            .store
+            .time_entries_by_worklog(connection, chunk)
+            .await?
+        {
             if !matches!(e.state.as_str(), "synced" | "pending" | "failed") {
                 continue;
             }
-            let issue = e.worklog_issue_key.clone().unwrap_or_else(|| e.issue_key.clone());
+            let issue = e
+                .worklog_issue_key
+                .clone()
+                .unwrap_or_else(|| e.issue_key.clone());
             record_conflict(
                 &state.store,
                 &e,

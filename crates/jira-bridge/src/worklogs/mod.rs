@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::connections::{self, ConnectionError, Connected};
+use crate::connections::{self, Connected, ConnectionError};
 use crate::http::{ApiError, AppState};
 
 /// Worklog entity property carrying our entry id.
@@ -292,10 +292,7 @@ pub fn check_input(input: &EntryInput) -> Result<Content, Vec<(String, String)>>
             (Ok(end), Some(start)) => {
                 let d = (end.at - start.at).num_seconds();
                 if d <= 0 {
-                    errors.push((
-                        "ended_at".into(),
-                        "must be after started_at".into(),
-                    ));
+                    errors.push(("ended_at".into(), "must be after started_at".into()));
                     None
                 } else {
                     Some(("ended_at", d))
@@ -385,10 +382,13 @@ pub fn known_refusal(connection: &ConnectionId, issue_key: &str) -> Option<Strin
 
 /// Whether a Jira refusal says the user may not log work.
 pub fn is_permission_refusal(e: &jira_client::Error) -> bool {
-    matches!(e, jira_client::Error::Validation { .. } | jira_client::Error::Forbidden { .. })
-        && e.jira_messages()
-            .iter()
-            .any(|m| m.to_ascii_lowercase().contains("permission"))
+    matches!(
+        e,
+        jira_client::Error::Validation { .. } | jira_client::Error::Forbidden { .. }
+    ) && e
+        .jira_messages()
+        .iter()
+        .any(|m| m.to_ascii_lowercase().contains("permission"))
 }
 
 /// Check that the issue exists and is visible to the connection's user (cached), and
@@ -419,7 +419,13 @@ async fn check_issue(conn: &Connected, key: &str) -> Result<(), ConnectionError>
                 Err(jira_client::Error::NotFound { .. }) => IssueCheck::Missing(format!(
                     "issue {key} does not exist or the connection's Jira user cannot see it"
                 )),
-                Err(e) => return Err(conn.observe::<()>(Err(e)).await.err().unwrap_or_else(|| internal(std::io::Error::other("jira")))),
+                Err(e) => {
+                    return Err(conn
+                        .observe::<()>(Err(e))
+                        .await
+                        .err()
+                        .unwrap_or_else(|| internal(std::io::Error::other("jira"))))
+                }
             };
             issue_cache().lock().insert(ck, (Instant::now(), c.clone()));
             c
@@ -541,9 +547,9 @@ pub async fn upsert(
         Some(e) if !changed => (
             e.state.clone(),
             match (input.sync, e.state.as_str()) {
-                (SyncMode::Auto, "not_synced" | "failed") => {
-                    Some(Timestamp::from(Utc::now() + chrono_dur(Settings::get().debounce)))
-                }
+                (SyncMode::Auto, "not_synced" | "failed") => Some(Timestamp::from(
+                    Utc::now() + chrono_dur(Settings::get().debounce),
+                )),
                 _ => e.next_sync_at.map(Timestamp::from),
             },
         ),
@@ -553,14 +559,16 @@ pub async fn upsert(
             None,
         ),
         _ => {
-            let in_sync = existing
-                .as_ref()
-                .is_some_and(|e| e.synced_hash.as_deref() == Some(hash.as_str()) && e.state != "deleted");
+            let in_sync = existing.as_ref().is_some_and(|e| {
+                e.synced_hash.as_deref() == Some(hash.as_str()) && e.state != "deleted"
+            });
             match (in_sync, input.sync) {
                 (true, _) => ("synced".to_owned(), None),
                 (false, SyncMode::Auto) => (
                     "pending".to_owned(),
-                    Some(Timestamp::from(Utc::now() + chrono_dur(Settings::get().debounce))),
+                    Some(Timestamp::from(
+                        Utc::now() + chrono_dur(Settings::get().debounce),
+                    )),
                 ),
                 (false, SyncMode::Manual) => {
                     let s = if existing.as_ref().is_some_and(|e| e.worklog_id.is_some()) {
@@ -840,7 +848,12 @@ mod tests {
         let mut i = input("2026-03-01T10:00:00Z", None, Some(0), None);
         i.issue_key = "web 1".into();
         assert_eq!(fields(check_input(&i)), ["issue_key", "duration_seconds"]);
-        let i = input("2026-03-01T10:00:00Z", Some("2026-03-01T09:00:00Z"), None, None);
+        let i = input(
+            "2026-03-01T10:00:00Z",
+            Some("2026-03-01T09:00:00Z"),
+            None,
+            None,
+        );
         assert_eq!(fields(check_input(&i)), ["ended_at"]);
         let i = input("2026-03-01T10:00:00Z", None, Some(-5), None);
         assert_eq!(fields(check_input(&i)), ["duration_seconds"]);
@@ -850,7 +863,13 @@ mod tests {
         assert_eq!(fields(check_input(&i)), ["time_zone", "started_at"]);
         let i = input("2026-03-01T10:00:00Z", None, Some(25 * 3600), None);
         assert_eq!(fields(check_input(&i)), ["duration_seconds"]);
-        let ok = check_input(&input("2026-03-01T10:00:00Z", Some("2026-03-01T10:30:00Z"), None, None)).unwrap();
+        let ok = check_input(&input(
+            "2026-03-01T10:00:00Z",
+            Some("2026-03-01T10:30:00Z"),
+            None,
+            None,
+        ))
+        .unwrap();
         assert_eq!(ok.duration_s, 1800);
     }
 

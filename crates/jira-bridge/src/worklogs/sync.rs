@@ -11,7 +11,7 @@ use jira_client::{EntityProperty, JiraClient, Worklog, WorklogInput};
 use serde_json::{json, Value};
 
 use super::{content_hash, content_of, time, Prefer, MARKER_PROPERTY, SUBJECT};
-use crate::connections::{errors::from_jira, ConnectionError, Connected};
+use crate::connections::{errors::from_jira, Connected, ConnectionError};
 use crate::http::ApiError;
 
 /// Why a sync did not complete.
@@ -40,9 +40,17 @@ impl SyncError {
         } else {
             "jira"
         };
+        let message = if code == "permission" {
+            format!(
+                "the connection's Jira user may not log work on this issue ({})",
+                describe(&e)
+            )
+        } else {
+            describe(&e)
+        };
         Self {
             code,
-            message: describe(&e),
+            message,
             jira: Some(e),
         }
     }
@@ -50,10 +58,9 @@ impl SyncError {
     /// As an API problem.
     pub fn into_api(self) -> ConnectionError {
         match (self.code, self.jira) {
-            ("permission", _) => ConnectionError::Api(ApiError::invalid_field(
-                "issue_key",
-                self.message,
-            )),
+            ("permission", _) => {
+                ConnectionError::Api(ApiError::invalid_field("issue_key", self.message))
+            }
             (_, Some(e)) => from_jira(&e),
             ("conflict", None) => ConnectionError::Api(ApiError::Conflict(self.message)),
             _ => ConnectionError::Api(ApiError::Unavailable(self.message)),
@@ -115,7 +122,8 @@ fn marker(entry: &TimeEntry) -> EntityProperty {
 
 fn has_marker(w: &Worklog, entry: &TimeEntry) -> bool {
     w.properties.iter().any(|p| {
-        p.key == MARKER_PROPERTY && p.value.get("entry_id").and_then(Value::as_str) == Some(entry.id.as_str())
+        p.key == MARKER_PROPERTY
+            && p.value.get("entry_id").and_then(Value::as_str) == Some(entry.id.as_str())
     })
 }
 
@@ -208,7 +216,8 @@ async fn commit_success(
         } else {
             (
                 "worklog.synced",
-                row.as_ref().map_or_else(|| "synced".to_owned(), |r| r.state.clone()),
+                row.as_ref()
+                    .map_or_else(|| "synced".to_owned(), |r| r.state.clone()),
             )
         };
         tx.append_event(event(
@@ -239,6 +248,7 @@ async fn commit_success(
 
 /// Commit a failure. `retryable` failures leave the entry `pending` (due again after a
 /// backoff unless a job retries it); others `failed` (or `conflict`).
+#[allow(clippy::too_many_arguments)] // one call shape for every failure path
 async fn commit_failure(
     store: &Store,
     entry: &TimeEntry,
@@ -257,7 +267,9 @@ async fn commit_failure(
         "failed"
     };
     let retry_at = (retryable && caller.job_id.is_none() && conflict.is_none()).then(|| {
-        let secs = 2_i64.saturating_pow(u32::try_from(entry.attempts.clamp(1, 9)).unwrap_or(1)).min(300);
+        let secs = 2_i64
+            .saturating_pow(u32::try_from(entry.attempts.clamp(1, 9)).unwrap_or(1))
+            .min(300);
         Timestamp::from(Utc::now() + chrono::Duration::seconds(secs))
     });
     let result: Result<(), StoreError> = async {
@@ -276,7 +288,11 @@ async fn commit_failure(
             caller,
             &Record {
                 kind,
-                state: if conflict.is_some() { "conflict" } else { "failed" },
+                state: if conflict.is_some() {
+                    "conflict"
+                } else {
+                    "failed"
+                },
                 issue_key: Some(&entry.issue_key),
                 worklog_id: entry.worklog_id.as_deref(),
                 error: Some(&error),
@@ -308,7 +324,12 @@ async fn commit_failure(
 
 /// Free a leased entry after a failure before any Jira call (e.g. its connection is
 /// unusable).
-pub async fn release_with_error(store: &Store, entry: &TimeEntry, message: &str, job_id: Option<&str>) {
+pub async fn release_with_error(
+    store: &Store,
+    entry: &TimeEntry,
+    message: &str,
+    job_id: Option<&str>,
+) {
     let _ = commit_failure(
         store,
         entry,
@@ -331,7 +352,11 @@ fn classify(e: &jira_client::Error) -> bool {
 }
 
 /// Find the worklog this entry added, by our marker, on `issue`.
-async fn find_ours(jira: &JiraClient, issue: &str, entry: &TimeEntry) -> Result<Option<Worklog>, jira_client::Error> {
+async fn find_ours(
+    jira: &JiraClient,
+    issue: &str,
+    entry: &TimeEntry,
+) -> Result<Option<Worklog>, jira_client::Error> {
     use futures::TryStreamExt;
     let all: Vec<Worklog> = jira.worklogs(issue).try_collect().await?;
     Ok(all.into_iter().find(|w| has_marker(w, entry)))
@@ -371,25 +396,32 @@ pub async fn sync_entry(
             Some(Prefer::Remote) => return adopt_remote(store, &entry, caller).await,
             Some(Prefer::Local) => {
                 force = true;
-                if entry.remote.as_ref().and_then(|r| r.get("deleted")).and_then(Value::as_bool) == Some(true) {
+                if entry
+                    .remote
+                    .as_ref()
+                    .and_then(|r| r.get("deleted"))
+                    .and_then(Value::as_bool)
+                    == Some(true)
+                {
                     // Gone in Jira: add it again.
                     entry.worklog_id = None;
                     entry.worklog_issue_key = None;
                 }
             }
-            None => {
-                return commit_failure(
-                    store,
-                    &entry,
-                    caller,
-                    "worklog.sync",
-                    SyncError::new("conflict", "the worklog was changed in Jira: settle with prefer=local or prefer=remote"),
-                    false,
-                    false,
-                    entry.remote.clone(),
-                )
-                .await
-            }
+            None => return commit_failure(
+                store,
+                &entry,
+                caller,
+                "worklog.sync",
+                SyncError::new(
+                    "conflict",
+                    "the worklog was changed in Jira: settle with prefer=local or prefer=remote",
+                ),
+                false,
+                false,
+                entry.remote.clone(),
+            )
+            .await,
         }
     }
     if let Some(m) = super::known_refusal(&entry.connection_id, &entry.issue_key) {
@@ -400,7 +432,10 @@ pub async fn sync_entry(
             "worklog.create",
             SyncError::new(
                 "permission",
-                format!("the connection's Jira user may not log work on {}: {m}", entry.issue_key),
+                format!(
+                    "the connection's Jira user may not log work on {}: {m}",
+                    entry.issue_key
+                ),
             ),
             false,
             false,
@@ -412,13 +447,25 @@ pub async fn sync_entry(
         Ok(i) => i,
         Err(e) => {
             let retry = e.jira.as_ref().is_some_and(classify);
-            return commit_failure(store, &entry, caller, "worklog.sync", e, retry, entry.intent.is_some(), None).await;
+            return commit_failure(
+                store,
+                &entry,
+                caller,
+                "worklog.sync",
+                e,
+                retry,
+                entry.intent.is_some(),
+                None,
+            )
+            .await;
         }
     };
 
     // Move: the worklog is on another issue. Delete it there first (a 404 means it is
     // already gone), then add on the new issue. The intent covers a crash in between.
-    if let (Some(wid), Some(old_issue)) = (entry.worklog_id.clone(), entry.worklog_issue_key.clone()) {
+    if let (Some(wid), Some(old_issue)) =
+        (entry.worklog_id.clone(), entry.worklog_issue_key.clone())
+    {
         if !old_issue.eq_ignore_ascii_case(&entry.issue_key) {
             if let Err(e) = store.set_time_entry_intent(&entry.id, Some("move")).await {
                 tracing::warn!(error = ?e, "could not record the move intent");
@@ -436,7 +483,17 @@ pub async fn sync_entry(
                 Err(e) => {
                     let retry = classify(&e);
                     let _ = conn.observe::<()>(Err(describe_err(&e))).await;
-                    return commit_failure(store, &entry, caller, "worklog.move", SyncError::jira(e), retry, true, None).await;
+                    return commit_failure(
+                        store,
+                        &entry,
+                        caller,
+                        "worklog.move",
+                        SyncError::jira(e),
+                        retry,
+                        true,
+                        None,
+                    )
+                    .await;
                 }
             }
         }
@@ -446,13 +503,18 @@ pub async fn sync_entry(
     let _guard = jira.pacer().lock_issue(&issue).await;
     match entry.worklog_id.clone() {
         None => {
-            let kind = if entry.intent.as_deref() == Some("move") { "worklog.move" } else { "worklog.create" };
+            let kind = if entry.intent.as_deref() == Some("move") {
+                "worklog.move"
+            } else {
+                "worklog.create"
+            };
             // A previous add may have reached Jira: adopt it instead of adding again.
             if entry.intent.is_some() {
                 match find_ours(jira, &issue, &entry).await {
                     Ok(Some(w)) => {
                         let same = w.time_spent_seconds == Some(input.time_spent_seconds)
-                            && w.started_at().map(|s| s.timestamp()) == Some(input.started.timestamp());
+                            && w.started_at().map(|s| s.timestamp())
+                                == Some(input.started.timestamp());
                         if same && !force {
                             let updated = worklog_updated_ms(&w);
                             return commit_success(
@@ -477,7 +539,17 @@ pub async fn sync_entry(
                     Ok(None) => {}
                     Err(e) => {
                         let retry = classify(&e);
-                        return commit_failure(store, &entry, caller, "worklog.reconcile", SyncError::jira(e), retry, true, None).await;
+                        return commit_failure(
+                            store,
+                            &entry,
+                            caller,
+                            "worklog.reconcile",
+                            SyncError::jira(e),
+                            retry,
+                            true,
+                            None,
+                        )
+                        .await;
                     }
                 }
             }
@@ -519,7 +591,17 @@ pub async fn sync_entry(
                     }
                     let _ = conn.observe::<()>(Err(describe_err(&e))).await;
                     let retry = classify(&e);
-                    commit_failure(store, &entry, caller, kind, SyncError::jira(e), retry, maybe, None).await
+                    commit_failure(
+                        store,
+                        &entry,
+                        caller,
+                        kind,
+                        SyncError::jira(e),
+                        retry,
+                        maybe,
+                        None,
+                    )
+                    .await
                 }
             }
         }
@@ -554,7 +636,10 @@ async fn update(
             retryable: false,
         };
     };
-    if !force && entry.synced_hash.as_deref() == Some(entry.content_hash.as_str()) && entry.intent.is_none() {
+    if !force
+        && entry.synced_hash.as_deref() == Some(entry.content_hash.as_str())
+        && entry.intent.is_none()
+    {
         return commit_success(
             store,
             entry,
@@ -605,7 +690,17 @@ async fn update(
         Err(e) => {
             let retry = classify(&e);
             let _ = conn.observe::<()>(Err(describe_err(&e))).await;
-            commit_failure(store, entry, caller, "worklog.update", SyncError::jira(e), retry, false, None).await
+            commit_failure(
+                store,
+                entry,
+                caller,
+                "worklog.update",
+                SyncError::jira(e),
+                retry,
+                false,
+                None,
+            )
+            .await
         }
     }
 }
@@ -640,7 +735,10 @@ async fn adopt_remote(store: &Store, entry: &TimeEntry, caller: Caller<'_>) -> O
             entry,
             caller,
             "worklog.resolve_remote",
-            SyncError::new("conflict", "the remote version is incomplete; sync with prefer=local"),
+            SyncError::new(
+                "conflict",
+                "the remote version is incomplete; sync with prefer=local",
+            ),
             false,
             false,
             entry.remote.clone(),
@@ -718,7 +816,8 @@ pub async fn delete_worklog(
     job_id: Option<&str>,
 ) -> Outcome {
     let caller = Caller { job_id };
-    let (Some(wid), Some(issue)) = (entry.worklog_id.clone(), entry.worklog_issue_key.clone()) else {
+    let (Some(wid), Some(issue)) = (entry.worklog_id.clone(), entry.worklog_issue_key.clone())
+    else {
         return commit_success(
             store,
             entry,
@@ -758,7 +857,17 @@ pub async fn delete_worklog(
         Err(e) => {
             let retry = classify(&e);
             let _ = conn.observe::<()>(Err(describe_err(&e))).await;
-            commit_failure(store, entry, caller, "worklog.delete", SyncError::jira(e), retry, false, None).await
+            commit_failure(
+                store,
+                entry,
+                caller,
+                "worklog.delete",
+                SyncError::jira(e),
+                retry,
+                false,
+                None,
+            )
+            .await
         }
     }
 }
@@ -766,7 +875,10 @@ pub async fn delete_worklog(
 /// Mark an entry conflicting with the worklog Jira has (`remote`), recording it.
 pub async fn record_conflict(store: &Store, entry: &TimeEntry, remote: Value, message: &str) {
     let result: Result<(), StoreError> = async {
-        if !store.mark_time_entry_conflict(&entry.id, &remote, message).await? {
+        if !store
+            .mark_time_entry_conflict(&entry.id, &remote, message)
+            .await?
+        {
             return Ok(());
         }
         let mut tx = store.begin().await?;

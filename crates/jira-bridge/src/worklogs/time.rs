@@ -41,9 +41,13 @@ pub fn parse_zone(name: &str) -> Result<Tz, String> {
 }
 
 fn parse_naive(s: &str) -> Option<NaiveDateTime> {
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
 }
 
 /// Resolve a date-time given by the host: RFC 3339 with an offset, or — with a zone —
@@ -53,7 +57,10 @@ pub fn resolve(s: &str, zone: Option<&Tz>) -> Result<Start, String> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         let at = dt.with_timezone(&Utc);
         let offset_s = match zone {
-            Some(z) => z.offset_from_utc_datetime(&at.naive_utc()).fix().local_minus_utc(),
+            Some(z) => z
+                .offset_from_utc_datetime(&at.naive_utc())
+                .fix()
+                .local_minus_utc(),
             None => dt.offset().local_minus_utc(),
         };
         return Ok(Start { at, offset_s });
@@ -128,12 +135,20 @@ mod tests {
         assert!(resolve("2026-03-29T02:30:00", Some(&berlin)).is_err());
         // An RFC 3339 instant is re-expressed in the zone's offset of that date.
         assert_eq!(
-            fmt(resolve("2026-11-01T05:30:00Z", Some(&parse_zone("America/New_York").unwrap())).unwrap()),
+            fmt(resolve(
+                "2026-11-01T05:30:00Z",
+                Some(&parse_zone("America/New_York").unwrap())
+            )
+            .unwrap()),
             "2026-11-01T01:30:00.000-0400"
         );
         // The repeated hour when clocks go back: the first one.
         assert_eq!(
-            fmt(resolve("2026-11-01T01:30:00", Some(&parse_zone("America/New_York").unwrap())).unwrap()),
+            fmt(resolve(
+                "2026-11-01T01:30:00",
+                Some(&parse_zone("America/New_York").unwrap())
+            )
+            .unwrap()),
             "2026-11-01T01:30:00.000-0400"
         );
         assert!(parse_zone("Mars/Olympus").is_err());

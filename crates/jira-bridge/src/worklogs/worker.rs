@@ -101,7 +101,11 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
                 .iter()
                 .filter_map(|i| i.parse().ok())
                 .collect();
-            if let Err(e) = state.store.extend_time_entry_leases(owner, &ids, until).await {
+            if let Err(e) = state
+                .store
+                .extend_time_entry_leases(owner, &ids, until)
+                .await
+            {
                 tracing::warn!(error = ?e, "worklog lease renewal failed");
             }
         }
@@ -142,7 +146,11 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
         if claimed > 0 && set.len() < s.concurrency {
             continue;
         }
-        let wait = if set.is_empty() { s.poll } else { s.poll.min(Duration::from_millis(200)) };
+        let wait = if set.is_empty() {
+            s.poll
+        } else {
+            s.poll.min(Duration::from_millis(200))
+        };
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = wake_signal().notified() => {}
@@ -244,7 +252,12 @@ fn retry_at(attempt: i64) -> Timestamp {
     Timestamp::from(Utc::now() + chrono::Duration::seconds(secs))
 }
 
-async fn run_item(state: &AppState, clients: &Clients, item: &JobItem, job_id: &str) -> FinishOutcome {
+async fn run_item(
+    state: &AppState,
+    clients: &Clients,
+    item: &JobItem,
+    job_id: &str,
+) -> FinishOutcome {
     let Some(source_id) = item.payload.get("source_id").and_then(|v| v.as_str()) else {
         return FinishOutcome::Failed {
             error: ItemError::new("invalid", "item has no source_id"),
@@ -309,7 +322,10 @@ async fn run_item(state: &AppState, clients: &Clients, item: &JobItem, job_id: &
             }
         }
     };
-    let conn = match clients.get(state, &item.tenant_id, &leased.connection_id).await {
+    let conn = match clients
+        .get(state, &item.tenant_id, &leased.connection_id)
+        .await
+    {
         Ok(c) => c,
         Err(err) => {
             sync::release_with_error(&state.store, &leased, &err.to_string(), Some(job_id)).await;

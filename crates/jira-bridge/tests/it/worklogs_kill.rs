@@ -10,14 +10,21 @@ use std::time::{Duration, Instant};
 use jira_sim::SimConfig;
 use serde_json::{json, Value};
 
-use crate::worklogs::{marker, sim_get, sim_put, sim_worklogs};
 use crate::helpers::ADMIN_KEY;
+use crate::worklogs::{marker, sim_get, sim_put, sim_worklogs};
 
 const BIN: &str = env!("CARGO_BIN_EXE_jira-bridge");
 
 struct Service {
     child: Child,
     base: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn start(dir: &Path) -> Service {
@@ -32,7 +39,10 @@ fn start(dir: &Path) -> Service {
         .arg("serve")
         .env("JIRA_BRIDGE_BIND", "127.0.0.1:0")
         .env("JIRA_BRIDGE_DATA_DIR", dir)
-        .env("JIRA_BRIDGE_DATABASE_URL", format!("sqlite:{}", dir.join("jb.db").display()))
+        .env(
+            "JIRA_BRIDGE_DATABASE_URL",
+            format!("sqlite:{}", dir.join("jb.db").display()),
+        )
         .env("JIRA_BRIDGE_ADMIN_KEY", ADMIN_KEY)
         .env("JIRA_BRIDGE_ALLOW_PRIVATE_HOSTS", "true")
         .env("JIRA_BRIDGE_LOG_FORMAT", "json")
@@ -43,7 +53,12 @@ fn start(dir: &Path) -> Service {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
+    let stderr = child.stderr.take();
+    let mut svc = Service {
+        child,
+        base: String::new(),
+    };
+    let stderr = stderr.unwrap();
     let (tx, rx) = mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -55,16 +70,16 @@ fn start(dir: &Path) -> Service {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("the service did not log `serving`");
+        let line = rx
+            .recv_timeout(left)
+            .expect("the service did not log `serving`");
         if let Ok(v) = serde_json::from_str::<Value>(&line) {
             if v["fields"]["message"] == "serving" {
                 let addr = v["fields"]["address"].as_str().unwrap().to_owned();
                 // Keep draining the log so the child never blocks on a full pipe.
                 std::thread::spawn(move || while rx.recv().is_ok() {});
-                return Service {
-                    child,
-                    base: format!("http://{addr}"),
-                };
+                svc.base = format!("http://{addr}");
+                return svc;
             }
         }
     }
@@ -94,13 +109,18 @@ async fn killed_mid_bulk_sync_the_restarted_service_finishes_without_duplicates(
     let r = http
         .post(format!("{}/v1/connections", svc.base))
         .bearer_auth(&key)
-        .json(&json!({"name": "jira", "kind": "cloud_token", "base_url": sim.base_url(),
-            "email": "alice@example.com", "token": "ATATT-alice-api-token"}))
+        .json(
+            &json!({"name": "jira", "kind": "cloud_token", "base_url": sim.base_url(),
+            "email": "alice@example.com", "token": "ATATT-alice-api-token"}),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let con = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let con = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let issues: Vec<String> = sim_get(&http, &sim, "/_sim/issues?project=WEB")
         .await
@@ -116,9 +136,11 @@ async fn killed_mid_bulk_sync_the_restarted_service_finishes_without_duplicates(
         let r = http
             .put(format!("{}/v1/time-entries/{src}", svc.base))
             .bearer_auth(&key)
-            .json(&json!({"connection_id": con, "issue_key": issues[i % issues.len()],
+            .json(
+                &json!({"connection_id": con, "issue_key": issues[i % issues.len()],
                 "started_at": format!("2026-05-04T{:02}:{:02}:00+02:00", 8 + i / 60, i % 60),
-                "duration_seconds": 900}))
+                "duration_seconds": 900}),
+            )
             .send()
             .await
             .unwrap();
@@ -126,7 +148,23 @@ async fn killed_mid_bulk_sync_the_restarted_service_finishes_without_duplicates(
         ids.push(src);
     }
     // Slow Jira down so the kill lands mid-way.
-    sim_put(&http, &sim, "/_sim/pacing", json!({"rate": 15, "burst": 5, "latency_ms": 40, "worklog_feed_delay_ms": 0})).await;
+    sim_put(
+        &http,
+        &sim,
+        "/_sim/pacing",
+        json!({"rate": 15, "burst": 5, "latency_ms": 40, "worklog_feed_delay_ms": 0}),
+    )
+    .await;
+    // Three adds reach Jira but their answers never come back before the kill: the
+    // restarted service must find them by their marker instead of adding again.
+    sim_put(
+        &http,
+        &sim,
+        "/_sim/faults",
+        json!({"rules": [{"method": "POST", "path_contains": "/worklog",
+        "fault": "unanswered_hold", "delay_ms": 120000, "count": 3, "skip": 20}]}),
+    )
+    .await;
     let r = http
         .post(format!("{}/v1/time-entries/sync", svc.base))
         .bearer_auth(&key)
@@ -153,7 +191,9 @@ async fn killed_mid_bulk_sync_the_restarted_service_finishes_without_duplicates(
     };
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let made = count(http.clone(), sim.base_url().to_owned(), issues.clone()).await.len();
+        let made = count(http.clone(), sim.base_url().to_owned(), issues.clone())
+            .await
+            .len();
         if made >= 30 {
             break;
         }
@@ -167,14 +207,22 @@ async fn killed_mid_bulk_sync_the_restarted_service_finishes_without_duplicates(
     )
     .unwrap();
     svc.child.wait().unwrap();
-    let at_kill = count(http.clone(), sim.base_url().to_owned(), issues.clone()).await.len();
-    assert!(at_kill < n, "the kill came after the sync finished ({at_kill})");
+    let at_kill = count(http.clone(), sim.base_url().to_owned(), issues.clone())
+        .await
+        .len();
+    assert!(
+        at_kill < n,
+        "the kill came after the sync finished ({at_kill})"
+    );
 
     let mut svc = start(dir.path());
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let r: Value = http
-            .get(format!("{}/v1/time-entries?state=synced&limit=500", svc.base))
+            .get(format!(
+                "{}/v1/time-entries?state=synced&limit=500",
+                svc.base
+            ))
             .bearer_auth(&key)
             .send()
             .await
@@ -185,9 +233,39 @@ async fn killed_mid_bulk_sync_the_restarted_service_finishes_without_duplicates(
         if r["items"].as_array().unwrap().len() == n {
             break;
         }
-        assert!(Instant::now() < deadline, "not every entry was synced after the restart");
+        assert!(
+            Instant::now() < deadline,
+            "not every entry was synced after the restart"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The held adds were adopted, not repeated.
+    let reconciled: Value = http
+        .get(format!(
+            "{}/v1/sync-history?kind=worklog.reconcile&state=succeeded",
+            svc.base
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        reconciled["items"].as_array().unwrap().len() >= 3,
+        "{reconciled}"
+    );
+    let posts: u64 = sim_get(&http, &sim, "/_sim/stats").await["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["method"] == "POST" && r["endpoint"].as_str().unwrap_or("").ends_with("/worklog")
+        })
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    eprintln!("kill test: {at_kill} worklogs at the kill, {posts} worklog POSTs in all");
     // Exactly one worklog per entry, each with our marker.
     let mut per_entry = std::collections::HashMap::<String, usize>::new();
     for k in &issues {
@@ -198,7 +276,10 @@ async fn killed_mid_bulk_sync_the_restarted_service_finishes_without_duplicates(
         }
     }
     assert_eq!(per_entry.len(), n);
-    assert!(per_entry.values().all(|c| *c == 1), "duplicates: {per_entry:?}");
+    assert!(
+        per_entry.values().all(|c| *c == 1),
+        "duplicates: {per_entry:?}"
+    );
     svc.child.kill().unwrap();
     svc.child.wait().unwrap();
 }
