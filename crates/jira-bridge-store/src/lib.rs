@@ -42,6 +42,7 @@
 //!    change schemas by adding new ones (expand, then contract).
 //! 2. Add one module file, e.g. `src/jobs.rs`, with its row types and an
 //!    `impl Store { … }` block of functions, and one `pub mod jobs;` line below.
+//!    New id types come from `define_id!(JobId, "job", "job");` in that file.
 //!    Use `on_pool!` for shared SQL (it is in scope in every module declared below
 //!    its definition in `lib.rs`; do not `use` it) and [`Store::backend`] where the
 //!    dialects differ.
