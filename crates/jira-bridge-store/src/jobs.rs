@@ -851,9 +851,11 @@ impl Store {
                 let mut tx = pool.begin().await?;
                 let no_tenant: Option<&TenantId> = None;
                 let Some(job) = lock_job!(tx, job_id, no_tenant, req.now) else {
+                    tx.rollback().await?;
                     return Ok(None);
                 };
                 if job.state.is_terminal() {
+                    tx.rollback().await?;
                     return Ok(None);
                 }
                 // A crashed worker's item with no attempts left fails instead of running
@@ -955,6 +957,7 @@ impl Store {
                 let mut tx = pool.begin().await?;
                 let no_tenant: Option<&TenantId> = None;
                 let Some(job) = lock_job!(tx, job_id, no_tenant, now) else {
+                    tx.rollback().await?;
                     return Err(StoreError::NotFound);
                 };
                 let cancelling = job.cancel_requested_at.is_some();
@@ -1046,6 +1049,7 @@ impl Store {
             async {
                 let mut tx = pool.begin().await?;
                 let Some(job) = lock_job!(tx, job_id, Some(tenant), now) else {
+                    tx.rollback().await?;
                     return Ok(None);
                 };
                 let n = sqlx::query(
@@ -1098,6 +1102,7 @@ impl Store {
             async {
                 let mut tx = pool.begin().await?;
                 let Some(job) = lock_job!(tx, job_id, Some(tenant), now) else {
+                    tx.rollback().await?;
                     return Ok(None);
                 };
                 if job.state.is_terminal() {

@@ -8,6 +8,7 @@
 //!   factory every Jira-facing module uses, token refresh, metadata.
 //! - [`audit`]: recording actions; `GET /v1/audit`.
 //! - [`http`]: router, middleware, problem+json errors, extractors, metrics.
+//! - [`jobs`]: the durable job engine; `/v1/jobs`.
 //! - [`openapi`]: the generated OpenAPI 3.1 document.
 //! - [`app`]: building and running the service ([`app::run`]).
 //! - [`cli`]: the `jira-bridge` command line.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod connections;
 pub mod crypto;
 pub mod http;
+pub mod jobs;
 pub mod openapi;
 pub mod telemetry;
 pub mod tenancy;

@@ -10,6 +10,8 @@ mod auth;
 mod binary;
 mod errors;
 mod idempotency;
+mod jobs;
+mod jobs_api;
 mod operations;
 mod secrets;
 mod worklogs;
