@@ -245,5 +245,6 @@ pub async fn run(
     );
     app.spawn_background("worklogs", &shutdown, crate::worklogs::worker::run);
     crate::jobs::start_runner(&app, &shutdown);
+    crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     app.serve(listener, shutdown).await
 }
