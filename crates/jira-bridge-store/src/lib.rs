@@ -116,7 +116,9 @@ pub mod idempotency;
 pub mod jobs;
 pub mod links;
 pub mod secrets;
+pub mod sync_history;
 pub mod tenants;
+pub mod time_entries;
 pub mod tx;
 
 #[cfg(feature = "test-support")]

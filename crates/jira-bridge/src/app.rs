@@ -250,5 +250,6 @@ pub async fn run(
     );
     crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     crate::jobs::start_runner(&app, &shutdown);
+    app.spawn_background("worklogs", &shutdown, crate::worklogs::worker::run);
     app.serve(listener, shutdown).await
 }

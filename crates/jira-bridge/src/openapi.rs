@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         (name = "jobs", description = "Long-running work: state, items, progress, retry, cancel"),
         (name = "configs", description = "Reusable ticket targets (project, issue type, priority, labels, completed status)"),
         (name = "tickets", description = "Host objects linked to Jira issues: create once, bulk, status, transitions, sync"),
+        (name = "worklogs", description = "Time entries synced to Jira worklogs, and the sync history"),
         (name = "events", description = "Outbound webhooks (Standard Webhooks) and the event stream"),
     ),
     components(schemas(crate::http::Problem))

@@ -21,3 +21,5 @@ mod sync;
 mod tickets;
 mod tickets_api;
 mod tickets_crash;
+mod worklogs;
+mod worklogs_kill;
