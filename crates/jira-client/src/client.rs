@@ -45,6 +45,8 @@ pub(crate) struct Req {
     pub idem: Idem,
     /// Non-2xx statuses answered as [`Answer`] instead of an error.
     pub accept: &'static [u16],
+    /// The issue this request writes to (per-issue rate limit).
+    pub issue: Option<String>,
 }
 
 impl Req {
@@ -57,6 +59,7 @@ impl Req {
             body: None,
             idem,
             accept: &[],
+            issue: None,
         }
     }
     pub fn get(segs: &[&str]) -> Self {
@@ -75,6 +78,11 @@ impl Req {
     }
     pub fn delete(segs: &[&str]) -> Self {
         Self::new(Method::DELETE, segs, Idem::Yes)
+    }
+    /// Mark as a write to one issue (subject to Jira's per-issue write limit).
+    pub fn issue_write(mut self, key: &str) -> Self {
+        self.issue = Some(key.to_string());
+        self
     }
     pub fn accept(mut self, statuses: &'static [u16]) -> Self {
         self.accept = statuses;
@@ -457,6 +465,9 @@ impl JiraClient {
             if let Some(body) = &req.body {
                 rb = rb.json(body);
             }
+            if let Some(key) = &req.issue {
+                pacer.wait_for_issue(key).await;
+            }
             let permit = pacer.acquire().await;
             let result = match rb.send().await {
                 Ok(resp) => {
@@ -472,7 +483,7 @@ impl JiraClient {
             drop(permit);
             match result {
                 Ok((status, info, body)) => {
-                    let min_delay = pacer.on_response(status, &info);
+                    let min_delay = pacer.on_issue_response(req.issue.as_deref(), status, &info);
                     tracing::debug!(method = %ctx.method, path = %ctx.path, status, attempt, "jira answer");
                     if (200..300).contains(&status) || req.accept.contains(&status) {
                         return Ok(Answer { status, body, ctx });

@@ -232,6 +232,17 @@ impl Error {
         matches!(self, Error::OutcomeUnknown { .. })
     }
 
+    /// True when a create (POST) may have been applied although it failed: an unknown
+    /// outcome, or a 5xx (a gateway may answer 502/504 after Jira committed). Reconcile
+    /// before creating again.
+    pub fn write_may_have_applied(&self) -> bool {
+        match self {
+            Error::OutcomeUnknown { .. } => true,
+            Error::Server { ctx, .. } => ctx.method == http::Method::POST,
+            _ => false,
+        }
+    }
+
     /// Jira's `errorMessages` and `errors` values, flattened (for display to users).
     pub fn jira_messages(&self) -> Vec<String> {
         match self {
@@ -446,6 +457,13 @@ mod tests {
             assert_eq!(e.request(), Some(&ctx()));
         }
         assert!(from_status(ctx(), 503, b"", None, None).is_transient());
+        assert!(from_status(ctx(), 504, b"", None, None).write_may_have_applied());
+        assert!(!from_status(ctx(), 400, b"", None, None).write_may_have_applied());
+        let get = RequestCtx {
+            method: http::Method::GET,
+            path: "/x".into(),
+        };
+        assert!(!from_status(get, 503, b"", None, None).write_may_have_applied());
         assert!(!from_status(ctx(), 400, b"", None, None).is_transient());
     }
 }

@@ -161,7 +161,7 @@ impl JiraClient {
         notify_users: bool,
     ) -> Result<()> {
         let body = serde_json::json!({ "fields": input.fields, "update": input.update });
-        let mut req = Req::put(&["issue", key]).json_value(body);
+        let mut req = Req::put(&["issue", key]).issue_write(key).json_value(body);
         if !notify_users {
             req = req.q("notifyUsers", "false");
         }
@@ -170,9 +170,13 @@ impl JiraClient {
 
     /// `DELETE /issue/{key}`.
     pub async fn delete_issue(&self, key: &str, delete_subtasks: bool) -> Result<()> {
-        self.call_empty(Req::delete(&["issue", key]).q("deleteSubtasks", delete_subtasks))
-            .await
-            .map(|_| ())
+        self.call_empty(
+            Req::delete(&["issue", key])
+                .issue_write(key)
+                .q("deleteSubtasks", delete_subtasks),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Keys of an issue's entity properties.
@@ -218,14 +222,18 @@ impl JiraClient {
             )));
         }
         let status = self
-            .call_empty(Req::put(&["issue", key, "properties", property]).json_value(value.clone()))
+            .call_empty(
+                Req::put(&["issue", key, "properties", property])
+                    .issue_write(key)
+                    .json_value(value.clone()),
+            )
             .await?;
         Ok(status == 201)
     }
 
     /// Delete an issue entity property.
     pub async fn delete_issue_property(&self, key: &str, property: &str) -> Result<()> {
-        self.call_empty(Req::delete(&["issue", key, "properties", property]))
+        self.call_empty(Req::delete(&["issue", key, "properties", property]).issue_write(key))
             .await
             .map(|_| ())
     }
@@ -233,7 +241,9 @@ impl JiraClient {
     /// `POST /issue/{key}/comment` (`body`: ADF on Cloud, wiki markup string on DC).
     pub async fn add_comment(&self, key: &str, body: Value) -> Result<Comment> {
         self.call(
-            Req::post(&["issue", key, "comment"]).json_value(serde_json::json!({ "body": body })),
+            Req::post(&["issue", key, "comment"])
+                .issue_write(key)
+                .json_value(serde_json::json!({ "body": body })),
         )
         .await
     }
@@ -276,7 +286,11 @@ impl JiraClient {
         }
         // Upsert by globalId is idempotent: safe to retry.
         let answer = self
-            .send(Req::post_read(&["issue", key, "remotelink"]).json(link)?)
+            .send(
+                Req::post_read(&["issue", key, "remotelink"])
+                    .issue_write(key)
+                    .json(link)?,
+            )
             .await?;
         let id: LinkId = answer.json()?;
         Ok(RemoteLinkUpsert {
@@ -310,9 +324,13 @@ impl JiraClient {
 
     /// Delete the remote link with `global_id`.
     pub async fn delete_remote_link(&self, key: &str, global_id: &str) -> Result<()> {
-        self.call_empty(Req::delete(&["issue", key, "remotelink"]).q("globalId", global_id))
-            .await
-            .map(|_| ())
+        self.call_empty(
+            Req::delete(&["issue", key, "remotelink"])
+                .issue_write(key)
+                .q("globalId", global_id),
+        )
+        .await
+        .map(|_| ())
     }
 }
 

@@ -206,6 +206,7 @@ pub struct Pacer {
     bucket: Mutex<Bucket>,
     slots: Arc<Semaphore>,
     issue_locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    issue_pauses: Mutex<HashMap<String, Instant>>,
     requests: AtomicU64,
     responses: AtomicU64,
     rate_limited: AtomicU64,
@@ -256,6 +257,7 @@ impl Pacer {
             }),
             cfg,
             issue_locks: Mutex::new(HashMap::new()),
+            issue_pauses: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
             responses: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
@@ -304,6 +306,54 @@ impl Pacer {
             u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    /// Wait while writes to `issue_key` are paused after a per-issue 429.
+    pub async fn wait_for_issue(&self, issue_key: &str) {
+        let key = issue_key.to_ascii_uppercase();
+        loop {
+            let until = {
+                let mut m = self.issue_pauses.lock();
+                match m.get(&key) {
+                    Some(t) if *t > Instant::now() => *t,
+                    Some(_) => {
+                        m.remove(&key);
+                        return;
+                    }
+                    None => return,
+                }
+            };
+            let start = Instant::now();
+            tokio::time::sleep_until(until).await;
+            self.add_us(&self.wait_us, start.elapsed());
+        }
+    }
+
+    /// Record an answer to a request about `issue_key` (a write to one issue): like
+    /// [`Pacer::on_response`], and a per-issue 429 pauses further writes to that issue
+    /// (only) for `Retry-After`.
+    pub fn on_issue_response(
+        &self,
+        issue_key: Option<&str>,
+        status: u16,
+        info: &RateInfo,
+    ) -> Duration {
+        let delay = self.on_response(status, info);
+        if status == 429 && info.is_per_issue() {
+            if let Some(key) = issue_key {
+                let until = Instant::now() + delay;
+                let mut m = self.issue_pauses.lock();
+                if m.len() > 1024 {
+                    let now = Instant::now();
+                    m.retain(|_, t| *t > now);
+                }
+                let e = m.entry(key.to_ascii_uppercase()).or_insert(until);
+                if *e < until {
+                    *e = until;
+                }
+            }
+        }
+        delay
     }
 
     /// Record an answer and adapt the rate. Returns the delay the request concerned must
@@ -572,6 +622,28 @@ mod tests {
         let s = p.stats();
         assert_eq!(s.rate_limited, 3);
         assert_eq!(s.responses, 23);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn per_issue_429_pauses_only_that_issue() {
+        let p = Pacer::new(PacerConfig::default());
+        let info = RateInfo {
+            retry_after: Some(Duration::from_secs(2)),
+            reason: Some("jira-per-issue-on-write".into()),
+            ..RateInfo::default()
+        };
+        let d = p.on_issue_response(Some("ops-1"), 429, &info);
+        assert!(d >= Duration::from_secs(2));
+        assert_eq!(p.stats().current_rate, 20.0, "the site's rate is untouched");
+        let start = Instant::now();
+        p.wait_for_issue("OPS-2").await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "other issues are not paused"
+        );
+        p.wait_for_issue("OPS-1").await;
+        assert!(start.elapsed() >= Duration::from_secs(2));
     }
 
     #[test]

@@ -123,9 +123,13 @@ impl JiraClient {
         if let Some(f) = fields {
             body["fields"] = f;
         }
-        self.call_empty(Req::post(&["issue", key, "transitions"]).json_value(body))
-            .await
-            .map(|_| ())
+        self.call_empty(
+            Req::post(&["issue", key, "transitions"])
+                .issue_write(key)
+                .json_value(body),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn current_status(&self, key: &str) -> Result<(Status, String)> {

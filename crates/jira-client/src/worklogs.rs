@@ -42,6 +42,8 @@ struct ChangePage {
     until: Option<i64>,
     #[serde(default)]
     last_page: Option<bool>,
+    #[serde(default)]
+    next_page: Option<String>,
 }
 
 fn worklog_body(input: &WorklogInput) -> Result<Value> {
@@ -70,8 +72,12 @@ impl JiraClient {
     /// may have been sent.
     pub async fn add_worklog(&self, key: &str, input: &WorklogInput) -> Result<Worklog> {
         let body = worklog_body(input)?;
-        self.call(Req::post(&["issue", key, "worklog"]).json_value(body))
-            .await
+        self.call(
+            Req::post(&["issue", key, "worklog"])
+                .issue_write(key)
+                .json_value(body),
+        )
+        .await
     }
 
     /// `PUT /issue/{key}/worklog/{id}`.
@@ -82,13 +88,17 @@ impl JiraClient {
         input: &WorklogInput,
     ) -> Result<Worklog> {
         let body = worklog_body(input)?;
-        self.call(Req::put(&["issue", key, "worklog", id]).json_value(body))
-            .await
+        self.call(
+            Req::put(&["issue", key, "worklog", id])
+                .issue_write(key)
+                .json_value(body),
+        )
+        .await
     }
 
     /// `DELETE /issue/{key}/worklog/{id}`.
     pub async fn delete_worklog(&self, key: &str, id: &str) -> Result<()> {
-        self.call_empty(Req::delete(&["issue", key, "worklog", id]))
+        self.call_empty(Req::delete(&["issue", key, "worklog", id]).issue_write(key))
             .await
             .map(|_| ())
     }
@@ -105,7 +115,8 @@ impl JiraClient {
                     .call(
                         Req::get(&["issue", &key, "worklog"])
                             .q("startAt", start)
-                            .q("maxResults", max),
+                            .q("maxResults", max)
+                            .q("expand", "properties"),
                     )
                     .await?;
                 Ok(OffsetPage {
@@ -133,9 +144,19 @@ impl JiraClient {
                 let p: ChangePage = c
                     .call(Req::get(&["worklog", kind]).q("since", since))
                     .await?;
-                let next = match (p.last_page, p.until) {
-                    (Some(false), Some(until)) if until > since && !p.values.is_empty() => {
-                        Some(until.to_string())
+                // Follow `nextPage` (its `since`), else continue from `until`.
+                let from_next = p.next_page.as_deref().and_then(|u| {
+                    url::Url::parse(u)
+                        .ok()?
+                        .query_pairs()
+                        .find(|(k, _)| k == "since")?
+                        .1
+                        .parse::<i64>()
+                        .ok()
+                });
+                let next = match (p.last_page, from_next.or(p.until)) {
+                    (Some(false), Some(n)) if n > since && !p.values.is_empty() => {
+                        Some(n.to_string())
                     }
                     _ => None,
                 };
@@ -162,6 +183,69 @@ impl JiraClient {
         since_ms: i64,
     ) -> BoxStream<'static, Result<WorklogChange>> {
         self.worklog_changes("deleted", since_ms)
+    }
+
+    /// A worklog entity property (`None` when the worklog has no such property).
+    pub async fn get_worklog_property(
+        &self,
+        key: &str,
+        worklog_id: &str,
+        property: &str,
+    ) -> Result<Option<Value>> {
+        #[derive(Deserialize)]
+        struct V {
+            #[serde(default)]
+            value: Value,
+        }
+        match self
+            .call::<V>(Req::get(&[
+                "issue",
+                key,
+                "worklog",
+                worklog_id,
+                "properties",
+                property,
+            ]))
+            .await
+        {
+            Ok(v) => Ok(Some(v.value)),
+            Err(Error::NotFound { ctx, messages }) => {
+                // Distinguish "no property" from "no worklog".
+                match self
+                    .call_empty(Req::get(&[
+                        "issue",
+                        key,
+                        "worklog",
+                        worklog_id,
+                        "properties",
+                    ]))
+                    .await
+                {
+                    Ok(_) => Ok(None),
+                    Err(Error::NotFound { .. }) => Err(Error::NotFound { ctx, messages }),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Set a worklog entity property (true when created, false when updated).
+    pub async fn set_worklog_property(
+        &self,
+        key: &str,
+        worklog_id: &str,
+        property: &str,
+        value: &Value,
+    ) -> Result<bool> {
+        let status = self
+            .call_empty(
+                Req::put(&["issue", key, "worklog", worklog_id, "properties", property])
+                    .issue_write(key)
+                    .json_value(value.clone()),
+            )
+            .await?;
+        Ok(status == 201)
     }
 
     /// `POST /worklog/list` in chunks of 1000 ids (only worklogs the caller may see).

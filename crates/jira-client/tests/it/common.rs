@@ -35,6 +35,15 @@ pub fn test_pacer() -> Arc<Pacer> {
 }
 
 pub fn site(sim: &SimHandle) -> SiteConfig {
+    // The tests act as the scenario's first user (an admin); fail clearly if it changes.
+    let scenario = sim.scenario();
+    let user = &scenario["users"][0];
+    assert_eq!(user["email"], EMAIL, "scenario user changed: {user}");
+    assert_eq!(
+        user["api_token"], API_TOKEN,
+        "scenario user changed: {user}"
+    );
+    assert_eq!(user["pat"], PAT, "scenario user changed: {user}");
     let base = sim.base_url().parse().unwrap();
     match sim.flavor() {
         jira_sim::Flavor::Cloud => {

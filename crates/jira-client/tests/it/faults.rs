@@ -163,6 +163,7 @@ async fn create_is_not_retried_on_5xx_but_is_on_429() {
         )
         .await;
     assert!(matches!(r, Err(Error::Server { status: 500, .. })), "{r:?}");
+    assert!(r.unwrap_err().write_may_have_applied());
     assert_eq!(
         count(&stats(&sim).await, "POST", "/rest/api/3/issue", None),
         1

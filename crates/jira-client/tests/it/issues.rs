@@ -248,3 +248,47 @@ async fn remote_links_upsert_by_global_id() {
         assert!(c.remote_links(&issue.key, None).await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn epic_children_use_parent_on_cloud_and_epic_link_on_data_center() {
+    for flavor in flavors() {
+        let sim = sim(flavor).await;
+        let c = client(&sim);
+        let fields = c.epic_fields().await.unwrap();
+        let mut epic = IssueInput::new()
+            .project_key("OPS")
+            .issue_type_name("Epic")
+            .summary("Checkout revamp");
+        if let Some(name_field) = &fields.epic_name {
+            epic = epic.field(name_field.clone(), json!("Checkout revamp"));
+        }
+        let epic = c.create_issue(&epic).await.unwrap();
+        let (field, value) = c.epic_parent_field(&epic.key).await.unwrap();
+        let story = c
+            .create_issue(
+                &IssueInput::new()
+                    .project_key("OPS")
+                    .issue_type_name("Story")
+                    .summary("Pay by link")
+                    .field(field.clone(), value),
+            )
+            .await
+            .unwrap();
+        let got = c
+            .get_issue(
+                &story.key,
+                &GetIssue {
+                    fields: vec![field.clone()],
+                    ..GetIssue::default()
+                },
+            )
+            .await
+            .unwrap();
+        if is_cloud(&sim) {
+            assert_eq!(got.fields["parent"]["key"], epic.key.as_str());
+        } else {
+            assert_eq!(field, "customfield_10100");
+            assert_eq!(got.fields[&field], epic.key.as_str());
+        }
+    }
+}

@@ -5,6 +5,7 @@ mod common;
 mod errors;
 mod faults;
 mod issues;
+mod logs;
 mod metadata;
 mod oauth;
 mod pacing;

@@ -47,6 +47,19 @@ async fn projects_issue_types_and_create_metadata() {
             .unwrap();
         let keys: Vec<&str> = projects.iter().map(|p| p.key.as_str()).collect();
         assert!(keys.contains(&"WEB") && keys.contains(&"OPS"), "{keys:?}");
+        if is_cloud(&sim) {
+            let pages = count(
+                &stats(&sim).await,
+                "GET",
+                "/rest/api/3/project/search",
+                Some(200),
+            );
+            assert_eq!(
+                pages as usize,
+                projects.len(),
+                "one page per project at page size 1"
+            );
+        }
         let filtered: Vec<_> = c
             .projects(ProjectQuery {
                 keys: vec!["OPS".into()],

@@ -103,3 +103,54 @@ async fn six_hundred_concurrent_worklogs_under_a_20_rps_limit() {
     }
     assert_eq!(n, 600);
 }
+
+/// Jira's per-issue write limit (20 writes per 2 s): concurrent writes to one issue all
+/// succeed, and per-issue 429s never lower the site's rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_issue_write_limit_is_absorbed_without_slowing_the_site() {
+    let sim = sim_with(SimConfig {
+        pacing: Pacing {
+            per_issue_write_limit: true,
+            ..Pacing::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    let pacer: Arc<Pacer> = Pacer::new(PacerConfig::default());
+    let c = client_with(site(&sim), pacer.clone(), ClientOptions::default());
+    let key = create_task(&c, "OPS", "hot issue").await.key;
+    let started = FixedOffset::east_opt(0)
+        .unwrap()
+        .with_ymd_and_hms(2026, 5, 4, 9, 0, 0)
+        .unwrap();
+    let tasks = (0..50).map(|_| {
+        let c = c.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            c.add_worklog(
+                &key,
+                &WorklogInput {
+                    started,
+                    time_spent_seconds: 60,
+                    comment: None,
+                    properties: vec![],
+                },
+            )
+            .await
+        })
+    });
+    for r in join_all(tasks).await {
+        r.unwrap().unwrap();
+    }
+    let s = stats(&sim).await;
+    let ep = "/rest/api/3/issue/{issueIdOrKey}/worklog";
+    assert_eq!(count(&s, "POST", ep, Some(201)), 50);
+    let limited = count(&s, "POST", ep, Some(429));
+    assert!(limited > 0, "the limit was exercised");
+    let cs = c.stats();
+    assert_eq!(cs.rate_limited, limited);
+    assert!(
+        cs.current_rate >= PacerConfig::default().initial_rate,
+        "{cs:?}"
+    );
+}

@@ -14,7 +14,17 @@ fn at(offset_secs: i32, y: i32, mo: u32, d: u32, h: u32, mi: u32) -> chrono::Dat
 #[tokio::test]
 async fn worklog_add_update_list_delete_and_feeds() {
     for flavor in flavors() {
-        let sim = sim(flavor).await;
+        // Jira leaves the last minute out of the change feeds; the simulator can too,
+        // but here it lists changes at once.
+        let sim = sim_with(jira_sim::SimConfig {
+            flavor,
+            pacing: jira_sim::Pacing {
+                worklog_feed_delay_ms: Some(0),
+                ..jira_sim::Pacing::default()
+            },
+            ..jira_sim::SimConfig::default()
+        })
+        .await;
         let c = client(&sim);
         let issue = create_task(&c, "OPS", "time").await;
         let started = at(13 * 3600, 2026, 3, 1, 23, 30);
@@ -25,7 +35,10 @@ async fn worklog_add_update_list_delete_and_feeds() {
                     started,
                     time_spent_seconds: 5400,
                     comment: Some(text_body(&sim, "pairing")),
-                    properties: vec![],
+                    properties: vec![jira_client::EntityProperty {
+                        key: "bridge.entry".into(),
+                        value: serde_json::json!({"id": "entry-1"}),
+                    }],
                 },
             )
             .await
@@ -65,7 +78,41 @@ async fn worklog_add_update_list_delete_and_feeds() {
             .unwrap();
         assert_eq!(updated.time_spent_seconds, Some(7200));
 
+        // Properties set at creation are listed and readable; others can be added.
+        assert_eq!(
+            c.get_worklog_property(&issue.key, &added.id, "bridge.entry")
+                .await
+                .unwrap(),
+            Some(serde_json::json!({"id": "entry-1"}))
+        );
+        assert_eq!(
+            c.get_worklog_property(&issue.key, &added.id, "nope")
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(c
+            .set_worklog_property(
+                &issue.key,
+                &second.id,
+                "bridge.entry",
+                &serde_json::json!({"id": "entry-2"})
+            )
+            .await
+            .unwrap());
+
         let all: Vec<_> = c.worklogs(&issue.key).try_collect().await.unwrap();
+        let tagged: Vec<(String, serde_json::Value)> = all
+            .iter()
+            .flat_map(|w| {
+                w.properties
+                    .iter()
+                    .map(move |p| (w.id.clone(), p.value.clone()))
+            })
+            .collect();
+        assert_eq!(tagged.len(), 2, "{tagged:?}");
+        assert!(tagged.contains(&(added.id.clone(), serde_json::json!({"id": "entry-1"}))));
+        assert!(tagged.contains(&(second.id.clone(), serde_json::json!({"id": "entry-2"}))));
         let mut ids: Vec<&str> = all.iter().map(|w| w.id.as_str()).collect();
         ids.sort();
         let mut expect = vec![added.id.as_str(), second.id.as_str()];
@@ -83,13 +130,22 @@ async fn worklog_add_update_list_delete_and_feeds() {
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].time_spent_seconds, Some(7200));
 
-        // The feeds answer and page without error (Jira omits the last minute, so recent
-        // changes may not be listed yet).
+        // Change feeds: both worklogs were updated (created), the second was deleted.
+        let added_id: i64 = added.id.parse().unwrap();
+        let second_id: i64 = second.id.parse().unwrap();
         let updated: Vec<_> = c.worklogs_updated_since(0).try_collect().await.unwrap();
+        let updated_ids: Vec<i64> = updated.iter().map(|w| w.worklog_id).collect();
+        assert!(updated_ids.contains(&added_id), "{updated_ids:?}");
         let deleted: Vec<_> = c.worklogs_deleted_since(0).try_collect().await.unwrap();
-        for w in updated.iter().chain(deleted.iter()) {
-            assert!(w.worklog_id > 0);
-        }
+        let deleted_ids: Vec<i64> = deleted.iter().map(|w| w.worklog_id).collect();
+        assert_eq!(deleted_ids, vec![second_id]);
+        let future = chrono::Utc::now().timestamp_millis() + 3_600_000;
+        assert!(c
+            .worklogs_updated_since(future)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .is_empty());
         let s = stats(&sim).await;
         assert!(
             count(
