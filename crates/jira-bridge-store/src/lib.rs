@@ -42,6 +42,7 @@
 //!    change schemas by adding new ones (expand, then contract).
 //! 2. Add one module file, e.g. `src/jobs.rs`, with its row types and an
 //!    `impl Store { … }` block of functions, and one `pub mod jobs;` line below.
+//!    New id types come from `define_id!(JobId, "job", "job");` in that file.
 //!    Use `on_pool!` for shared SQL (it is in scope in every module declared below
 //!    its definition in `lib.rs`; do not `use` it) and [`Store::backend`] where the
 //!    dialects differ.
@@ -51,7 +52,8 @@
 //!    lease_until < $3 LIMIT 1) RETURNING …` (SQLite serialises writers).
 //! 3. If the table holds a sealed secret, add its column to
 //!    [`secrets::SEALED_COLUMNS`].
-//! 4. Add cases to the contract suite (`tests/contract/`), which runs each case on
+//! 4. Add a file of cases to the contract suite (`tests/contract/<module>.rs`, one
+//!    `mod` line in `tests/contract/main.rs`; see `foundation.rs`), which runs each case on
 //!    SQLite and, when `JIRA_BRIDGE_TEST_POSTGRES_URL` is set, on PostgreSQL.
 //!
 //! # Writing a change and its event in one transaction
@@ -196,8 +198,9 @@ static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/s
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Store {
-    /// Connect to `url` (`sqlite:PATH` — the file is created if missing — or
-    /// `postgres://…`). Does not run migrations; see [`Store::migrate`].
+    /// Connect to `url` (`sqlite:PATH` — the file is created if missing —,
+    /// `sqlite::memory:` for a throw-away database, or `postgres://…`). Does not run
+    /// migrations; see [`Store::migrate`].
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
         match Backend::from_url(url) {
             Some(Backend::Sqlite) => {
@@ -208,8 +211,19 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(options.busy_timeout)
                     .foreign_keys(true);
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(options.max_connections.max(1))
+                // An in-memory database lives as long as its one connection: keep
+                // exactly one, forever.
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                let pool = if in_memory {
+                    SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
+                };
+                let pool = pool
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect)
                     .await

@@ -30,20 +30,42 @@ pub struct App {
 /// Connect to the configured database, creating the SQLite data directory if needed.
 pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
     let url = config.database_url();
-    if let Some(path) = crypto::sqlite_path(url.expose_secret()) {
+    let sqlite_file = crypto::sqlite_path(url.expose_secret());
+    if let Some(path) = &sqlite_file {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+            if !dir.exists() {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("cannot create the data directory {}", dir.display())
+                })?;
+                restrict(dir, 0o700);
+            }
         }
     }
     let options = StoreOptions {
         max_connections: config.database.max_connections,
         ..StoreOptions::default()
     };
-    Store::connect(url.expose_secret(), &options)
+    let store = Store::connect(url.expose_secret(), &options)
         .await
-        .context("cannot connect to the database (database.url / JIRA_BRIDGE_DATABASE_URL)")
+        .context("cannot connect to the database (database.url / JIRA_BRIDGE_DATABASE_URL)")?;
+    if let Some(path) = &sqlite_file {
+        // Only the service's user reads the database (SQLite gives its -wal and -shm
+        // files the same mode).
+        restrict(path, 0o600);
+    }
+    Ok(store)
 }
+
+#[cfg(unix)]
+fn restrict(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        tracing::warn!(path = %path.display(), error = %e, "could not restrict file permissions");
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &std::path::Path, _mode: u32) {}
 
 /// Load the key ring, logging where it came from.
 pub fn load_keys(config: &Config) -> anyhow::Result<KeyRing> {

@@ -584,6 +584,40 @@ mod tests {
     }
 
     #[test]
+    fn postgres_without_a_key_is_refused_and_sqlite_generates_one_beside_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = |url: &str| {
+            std::collections::BTreeMap::from([
+                ("JIRA_BRIDGE_DATABASE_URL".to_owned(), url.to_owned()),
+                (
+                    "JIRA_BRIDGE_DATA_DIR".to_owned(),
+                    dir.path().join("unused").display().to_string(),
+                ),
+            ])
+        };
+        let pg = Config::load_with_env(None, &env("postgres://db.example/jb"))
+            .unwrap()
+            .config;
+        let err = load_key_ring(&pg).unwrap_err().to_string();
+        assert!(err.contains("JIRA_BRIDGE_MASTER_KEY"), "{err}");
+
+        let db = dir.path().join("elsewhere").join("x.db");
+        let sqlite = Config::load_with_env(None, &env(&format!("sqlite:{}", db.display())))
+            .unwrap()
+            .config;
+        let (ring, source) = load_key_ring(&sqlite).unwrap();
+        let key_file = dir.path().join("elsewhere").join("master.key");
+        assert_eq!(source, KeySource::Generated(key_file.clone()));
+        let (again, source) = load_key_ring(&sqlite).unwrap();
+        assert_eq!(source, KeySource::File(key_file));
+        assert_eq!(
+            again.current_key_id(),
+            ring.current_key_id(),
+            "the same key on restart"
+        );
+    }
+
+    #[test]
     fn sqlite_paths() {
         assert_eq!(
             sqlite_path("sqlite:data/x.db"),

@@ -1,10 +1,10 @@
 //! The store contract: every case runs on SQLite (a temp file per test) and, when
 //! `JIRA_BRIDGE_TEST_POSTGRES_URL` is set, on PostgreSQL (a fresh schema per test).
+//!
+//! One file per store module: it defines `pub async fn case(store: &Store)` functions
+//! and ends with `contract!(case, …);`, which makes `<file>::sqlite::case` and
+//! `<file>::postgres::case`. Add the file with one `mod` line here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod cases;
-mod events;
-mod jobs;
 
 use jira_bridge_store::test_support::TestDatabase;
 use jira_bridge_store::Store;
@@ -25,14 +25,15 @@ pub(crate) async fn postgres() -> Option<(TestDatabase, Store)> {
 
 /// For each case `name`, a test `sqlite::name` and a test `postgres::name` (which
 /// passes trivially, saying so, when no PostgreSQL is configured).
+#[macro_export]
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let (_db, store) = crate::sqlite().await;
-                    crate::cases::$name(&store).await;
+                    let (_db, store) = $crate::sqlite().await;
+                    super::$name(&store).await;
                     store.close().await;
                 }
             )*
@@ -41,11 +42,11 @@ macro_rules! contract {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let Some((_db, store)) = crate::postgres().await else {
+                    let Some((_db, store)) = $crate::postgres().await else {
                         eprintln!("JIRA_BRIDGE_TEST_POSTGRES_URL not set: PostgreSQL case skipped");
                         return;
                     };
-                    crate::cases::$name(&store).await;
+                    super::$name(&store).await;
                     store.close().await;
                 }
             )*
@@ -53,14 +54,20 @@ macro_rules! contract {
     };
 }
 
-contract!(
-    migrations_are_idempotent_and_complete,
-    tenants_are_unique_by_name_and_paged,
-    api_keys_are_found_by_hash_revoked_and_touched,
-    api_keys_are_tenant_scoped,
-    audit_entries_filter_and_page,
-    connections_round_trip_and_are_tenant_scoped,
-    connection_secret_replacement_is_compare_and_swap,
-    sealed_secrets_are_listed_and_replaced_only_if_unchanged,
-    idempotency_keys_claim_once_replay_and_expire,
-);
+mod events;
+mod foundation;
+mod jobs;
+
+#[tokio::test]
+async fn an_in_memory_sqlite_store_keeps_its_data_across_pool_use() {
+    let store = Store::connect("sqlite::memory:", &Default::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let t = store.create_tenant("mem").await.unwrap();
+    // Several concurrent reads all see the same database.
+    let reads = (0..8).map(|_| store.get_tenant(&t.id));
+    for r in futures::future::join_all(reads).await {
+        assert_eq!(r.unwrap().unwrap().name, "mem");
+    }
+}

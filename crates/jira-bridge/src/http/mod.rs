@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
                     header::AUTHORIZATION,
                     header::COOKIE,
                 ]))
+                .layer(middleware::from_fn(drop_unusable_request_id))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -143,6 +144,23 @@ pub fn router(state: AppState) -> Router {
                 )),
         )
         .with_state(state)
+}
+
+/// A client's `X-Request-Id` is honoured when it is a short token (at most 128 of
+/// `A-Z a-z 0-9 - _ . :`); anything else is replaced by a generated id, so logs never
+/// carry arbitrary client text.
+async fn drop_unusable_request_id(mut req: Request, next: Next) -> Response {
+    let usable = req.headers().get(REQUEST_ID_HEADER).map(|v| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= 128
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+    });
+    if usable == Some(false) {
+        req.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    next.run(req).await
 }
 
 /// Answer 413 early when the declared body length is over the limit, for every route.

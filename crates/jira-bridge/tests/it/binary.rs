@@ -160,11 +160,10 @@ async fn default_config_is_accepted_by_serve_which_starts_on_sqlite_and_stops_on
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(data.join("master.key"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data.join("master.key")), 0o600);
+        assert_eq!(mode(&data.join("jira-bridge.db")), 0o600);
+        assert_eq!(mode(&data), 0o700);
     }
 
     let status = server.terminate_and_wait();

@@ -177,3 +177,37 @@ async fn a_failing_background_task_stops_the_service() {
     assert!(err.to_string().contains("doomed"), "{err}");
     assert!(shutdown.is_cancelled());
 }
+
+#[tokio::test]
+async fn readiness_and_requests_answer_503_problems_when_the_database_is_gone() {
+    let (_db, _dir, _env, config) = TestApp::builder().prepare().await;
+    let app = jira_bridge::App::build(config).await.unwrap();
+    let store = app.state().store.clone();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(app.serve(listener, shutdown.clone()));
+
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    store.close().await; // the service's own pool: every query now fails
+    let res = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    crate::helpers::assert_problem(res, 503, "unavailable").await;
+    let res = reqwest::Client::new()
+        .get(format!("{base}/v1/me"))
+        .bearer_auth("jbk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::assert_problem(res, 503, "unavailable").await;
+    let live = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(
+        live.status(),
+        200,
+        "liveness does not depend on the database"
+    );
+
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+}

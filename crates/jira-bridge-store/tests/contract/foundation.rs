@@ -540,3 +540,15 @@ pub async fn idempotency_keys_claim_once_replay_and_expire(store: &Store) {
         .unwrap();
     assert_eq!(store.purge_expired_idempotency(now).await.unwrap(), 1);
 }
+
+crate::contract!(
+    migrations_are_idempotent_and_complete,
+    tenants_are_unique_by_name_and_paged,
+    api_keys_are_found_by_hash_revoked_and_touched,
+    api_keys_are_tenant_scoped,
+    audit_entries_filter_and_page,
+    connections_round_trip_and_are_tenant_scoped,
+    connection_secret_replacement_is_compare_and_swap,
+    sealed_secrets_are_listed_and_replaced_only_if_unchanged,
+    idempotency_keys_claim_once_replay_and_expire,
+);
