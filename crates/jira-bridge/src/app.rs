@@ -244,6 +244,7 @@ pub async fn run(
         crate::connections::sweep::run,
     );
     app.spawn_background("ticket-jobs", &shutdown, crate::tickets::handlers::run_jobs);
+    app.spawn_background("code-link-jobs", &shutdown, crate::code_links::backfill::run_jobs);
     app.spawn_background("ticket-sync-schedule", &shutdown, crate::tickets::handlers::schedule_sync);
     app.serve(listener, shutdown).await
 }

@@ -9,6 +9,9 @@
 //! - [`audit`]: recording actions; `GET /v1/audit`.
 //! - [`http`]: router, middleware, problem+json errors, extractors, metrics.
 //! - [`jobs`]: the durable job engine; `/v1/jobs`.
+//! - [`search`]: issue search, picker, assigned issues, issue details.
+//! - [`keys`]: issue keys in text (`/v1/keys/extract`).
+//! - [`code_links`]: code links and their backfill job.
 //! - [`openapi`]: the generated OpenAPI 3.1 document.
 //! - [`app`]: building and running the service ([`app::run`]).
 //! - [`cli`]: the `jira-bridge` command line.
@@ -16,13 +19,16 @@
 pub mod app;
 pub mod audit;
 pub mod cli;
+pub mod code_links;
 pub mod config;
 pub mod configs;
 pub mod connections;
 pub mod crypto;
 pub mod http;
 pub mod jobs;
+pub mod keys;
 pub mod openapi;
+pub mod search;
 pub mod sync;
 pub mod telemetry;
 pub mod tenancy;

@@ -25,6 +25,8 @@ use utoipa::{Modify, OpenApi};
         (name = "jobs", description = "Long-running work: state, items, progress, retry, cancel"),
         (name = "configs", description = "Reusable ticket targets (project, issue type, priority, labels, completed status)"),
         (name = "tickets", description = "Host objects linked to Jira issues: create once, bulk, status, transitions, sync"),
+        (name = "search", description = "Finding issues: text or JQL search, autosuggest, the connection user's open issues, issue details"),
+        (name = "keys", description = "Issue keys in text, code links (pull requests, commits) and their backfill"),
     ),
     components(schemas(crate::http::Problem))
 )]

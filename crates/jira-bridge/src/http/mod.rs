@@ -68,6 +68,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::configs::api::routes())
         .merge(crate::tickets::api::routes())
         .merge(crate::jobs::api::routes())
+        .merge(crate::search::api::routes())
+        .merge(crate::keys::api::routes())
+        .merge(crate::code_links::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.
