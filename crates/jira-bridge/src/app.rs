@@ -251,5 +251,10 @@ pub async fn run(
     crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     crate::jobs::start_runner(&app, &shutdown);
     app.spawn_background("worklogs", &shutdown, crate::worklogs::worker::run);
+    app.spawn_background(
+        "code-link-jobs",
+        &shutdown,
+        crate::code_links::backfill::run_jobs,
+    );
     app.serve(listener, shutdown).await
 }

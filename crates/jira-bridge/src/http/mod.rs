@@ -70,6 +70,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::worklogs::api::routes())
         .merge(crate::jobs::api::routes())
         .merge(crate::events::api::routes())
+        .merge(crate::search::api::routes())
+        .merge(crate::keys::api::routes())
+        .merge(crate::code_links::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.
