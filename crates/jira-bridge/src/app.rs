@@ -242,5 +242,6 @@ pub async fn run(
         &shutdown,
         crate::connections::sweep::run,
     );
+    crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     app.serve(listener, shutdown).await
 }

@@ -7,6 +7,8 @@
 //! - [`connections`]: Jira connections (API tokens, PATs, OAuth 3LO), the client
 //!   factory every Jira-facing module uses, token refresh, metadata.
 //! - [`audit`]: recording actions; `GET /v1/audit`.
+//! - [`events`]: the event outbox, outbound webhooks, `GET /v1/events`.
+//! - [`net_guard`]: SSRF checks for user-supplied URLs.
 //! - [`http`]: router, middleware, problem+json errors, extractors, metrics.
 //! - [`openapi`]: the generated OpenAPI 3.1 document.
 //! - [`app`]: building and running the service ([`app::run`]).
@@ -18,7 +20,9 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod crypto;
+pub mod events;
 pub mod http;
+pub mod net_guard;
 pub mod openapi;
 pub mod telemetry;
 pub mod tenancy;

@@ -11,6 +11,7 @@ mod binary;
 mod connections;
 mod errors;
 mod oauth;
+mod events;
 mod idempotency;
 mod operations;
 mod secrets;
