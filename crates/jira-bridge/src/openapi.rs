@@ -22,6 +22,9 @@ use utoipa::{Modify, OpenApi};
         (name = "tenancy", description = "The calling tenant"),
         (name = "audit", description = "Who did what, when, with what outcome"),
         (name = "connections", description = "Jira connections (API tokens, PATs, OAuth 3LO) and Jira metadata through them"),
+        (name = "jobs", description = "Long-running work: state, items, progress, retry, cancel"),
+        (name = "configs", description = "Reusable ticket targets (project, issue type, priority, labels, completed status)"),
+        (name = "tickets", description = "Host objects linked to Jira issues: create once, bulk, status, transitions, sync"),
         (name = "events", description = "Outbound webhooks (Standard Webhooks) and the event stream"),
     ),
     components(schemas(crate::http::Problem))

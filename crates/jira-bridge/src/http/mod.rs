@@ -52,6 +52,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Process-wide state of Jira connections (refresh locks, OAuth app).
     pub connections: Arc<crate::connections::Runtime>,
+    /// The job engine.
+    pub jobs: crate::jobs::Jobs,
 }
 
 /// All API routes with their OpenAPI descriptions (no state attached yet).
@@ -63,6 +65,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::tenancy::api::routes())
         .merge(crate::audit::api::routes())
         .merge(crate::connections::api::routes())
+        .merge(crate::configs::api::routes())
+        .merge(crate::tickets::api::routes())
+        .merge(crate::jobs::api::routes())
         .merge(crate::events::api::routes())
 }
 
