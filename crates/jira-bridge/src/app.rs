@@ -247,5 +247,6 @@ pub async fn run(
     app.spawn_background("ticket-sync-schedule", &shutdown, crate::tickets::handlers::schedule_sync);
     crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     crate::jobs::start_runner(&app, &shutdown);
+    app.spawn_background("inbound-webhooks", &shutdown, crate::webhooks_in::worker::run);
     app.serve(listener, shutdown).await
 }

@@ -31,6 +31,7 @@ pub mod sync;
 pub mod telemetry;
 pub mod tenancy;
 pub mod tickets;
+pub mod webhooks_in;
 
 pub use app::{run, App};
 pub use config::Config;

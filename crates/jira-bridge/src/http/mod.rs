@@ -69,6 +69,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::tickets::api::routes())
         .merge(crate::jobs::api::routes())
         .merge(crate::events::api::routes())
+        .merge(crate::webhooks_in::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.
