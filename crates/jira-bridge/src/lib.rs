@@ -38,6 +38,7 @@ pub mod telemetry;
 pub mod tenancy;
 pub mod tickets;
 pub mod worklogs;
+pub mod webhooks_in;
 
 pub use app::{run, App};
 pub use config::Config;

@@ -73,6 +73,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::search::api::routes())
         .merge(crate::keys::api::routes())
         .merge(crate::code_links::api::routes())
+        .merge(crate::webhooks_in::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.

@@ -1,0 +1,110 @@
+//! Jira's webhooks in: verification, deduplication, asynchronous apply, per-connection
+//! set-up and health.
+//!
+//! `POST /v1/webhooks/jira/{connection_id}` is public (Jira has no API key). A delivery
+//! is accepted when one of these holds, checked in this order:
+//!
+//! 1. `X-Hub-Signature: sha256=<hex>` (admin webhooks with a secret) is the HMAC-SHA256
+//!    of the raw body under the connection's webhook secret;
+//! 2. `Authorization: Bearer <JWT>` (OAuth dynamic webhooks) is an HS256 token signed
+//!    with the OAuth client secret, whose `aud` is the client id and which has not
+//!    expired — only for OAuth connections;
+//! 3. `?token=` equals the connection's URL token (for Jira set-ups that cannot sign).
+//!
+//! Comparisons are constant-time. Anything else answers 401 and is counted in the
+//! connection's health. An accepted delivery is stored once per
+//! `X-Atlassian-Webhook-Identifier` (a replay answers 200 and changes nothing) and
+//! acknowledged at once (202); [`worker`] applies stored deliveries in batches.
+
+pub mod api;
+pub mod verify;
+pub mod worker;
+
+use jira_bridge_store::inbound::WebhookSetup;
+use jira_bridge_store::{ConnectionId, StoreError, TenantId};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use crate::crypto::SealContext;
+use crate::http::AppState;
+
+/// Where the webhook secret is sealed.
+pub(crate) fn secret_context(connection: &ConnectionId) -> SealContext<'_> {
+    SealContext {
+        table: "jira_webhook_setups",
+        row_id: connection.as_str(),
+        column: "secret",
+    }
+}
+
+/// Hex SHA-256 of a URL token (only the hash is stored).
+pub(crate) fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn random_secret() -> SecretString {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    SecretString::from(hex::encode(b))
+}
+
+/// A freshly generated secret and URL token (shown once).
+pub struct NewSecrets {
+    /// The set-up as stored.
+    pub setup: WebhookSetup,
+    /// The HMAC secret to enter in Jira.
+    pub secret: SecretString,
+    /// The URL token (`?token=`).
+    pub token: SecretString,
+}
+
+/// Errors of the set-up functions.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Sealing failed.
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+}
+
+/// Generate (or replace) a connection's webhook secret and URL token.
+pub async fn rotate_secrets(
+    state: &AppState,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+) -> Result<NewSecrets, SetupError> {
+    let secret = random_secret();
+    let token = random_secret();
+    let sealed = state
+        .keys
+        .seal_str(&secret, secret_context(connection))?;
+    let setup = state
+        .store
+        .put_webhook_secret(
+            tenant,
+            connection,
+            &sealed.ciphertext,
+            &sealed.key_id,
+            &token_hash(token.expose_secret()),
+        )
+        .await?;
+    Ok(NewSecrets {
+        setup,
+        secret,
+        token,
+    })
+}
+
+/// The URL Jira should deliver to for a connection (`server.public_url` /
+/// `JIRA_BRIDGE_PUBLIC_URL`, or a bare path when not configured).
+pub fn inbound_url(state: &AppState, connection: &ConnectionId) -> String {
+    let base = state.config.server.public_url.as_deref().unwrap_or("");
+    format!(
+        "{}/v1/webhooks/jira/{}",
+        base.trim_end_matches('/'),
+        connection.as_str()
+    )
+}
