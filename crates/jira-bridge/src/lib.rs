@@ -1,6 +1,7 @@
 //! jira-bridge: the service and its command line.
 //!
 //! Module map (see `ARCHITECTURE.md`):
+//! - [`demo`]: `jira-bridge demo`, a simulated Jira and the service with sample data.
 //! - [`config`]: layered settings and validation.
 //! - [`crypto`]: the secret box (AES-256-GCM, key ring, rotation).
 //! - [`tenancy`]: tenants, API keys, authentication extractors, admin API.
@@ -26,19 +27,20 @@ pub mod config;
 pub mod configs;
 pub mod connections;
 pub mod crypto;
+pub mod demo;
 pub mod events;
 pub mod http;
 pub mod jobs;
-pub mod net_guard;
 pub mod keys;
+pub mod net_guard;
 pub mod openapi;
 pub mod search;
 pub mod sync;
 pub mod telemetry;
 pub mod tenancy;
 pub mod tickets;
-pub mod worklogs;
 pub mod webhooks_in;
+pub mod worklogs;
 
 pub use app::{run, App};
 pub use config::Config;

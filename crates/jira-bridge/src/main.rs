@@ -8,7 +8,7 @@ async fn main() -> std::process::ExitCode {
         Err(e) => {
             tracing::error!(error = ?e, "jira-bridge stopped with an error");
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(jira_bridge::cli::exit_code(&e))
         }
     }
 }

@@ -1,4 +1,12 @@
 //! The command line: one binary, a subcommand per role and admin task.
+//!
+//! Operator commands (`serve`, `migrate`, `admin …`, `sim`, `demo`) work on the local
+//! database or start processes; client commands (`connections`, `issues`, `tickets`,
+//! …) speak to a running service over HTTP ([`client`]).
+
+pub mod bulk;
+pub mod client;
+pub mod output;
 
 use std::path::PathBuf;
 
@@ -21,9 +29,57 @@ pub struct Cli {
     #[arg(long, short = 'c', global = true, env = CONFIG_FILE_ENV, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Service URL for client commands.
+    #[arg(
+        long,
+        global = true,
+        env = "JIRA_BRIDGE_URL",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub url: String,
+
+    /// Tenant API key for client commands (never printed).
+    #[arg(
+        long,
+        global = true,
+        env = "JIRA_BRIDGE_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Why the command line failed, mapped to the process exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Exit {
+    /// Some items failed (exit 1).
+    #[error("{0}")]
+    Partial(String),
+    /// The command line or an input file was unusable (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The service could not be reached or refused the credentials (exit 3).
+    #[error("{0}")]
+    Connection(String),
+}
+
+/// The process exit code for an error of [`run`]: 1 partial failure or other error,
+/// 2 usage, 3 connection or authentication.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<Exit>() {
+        Some(Exit::Usage(_)) => 2,
+        Some(Exit::Connection(_)) => 3,
+        Some(Exit::Partial(_)) | None => 1,
+    }
 }
 
 /// Subcommands.
@@ -40,6 +96,45 @@ pub enum Command {
     /// Operator tasks on the database (no running service needed).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Run the Jira simulator alone (for trying clients against a fake Jira).
+    Sim(jira_sim::SimArgs),
+    /// Start a simulated Jira and the service with sample data, fully offline.
+    ///
+    /// Creates (or on re-runs reuses) a tenant, an API key and a connection to the
+    /// simulated site, seeds linked tickets and time entries, and prints the URLs,
+    /// the API key and examples. Ctrl-C stops both.
+    Demo(crate::demo::DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, …).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Jira connections of the tenant.
+    #[command(subcommand)]
+    Connections(client::ConnectionsCommand),
+    /// Search and read Jira issues through a connection.
+    #[command(subcommand)]
+    Issues(client::IssuesCommand),
+    /// Host objects linked to Jira issues.
+    #[command(subcommand)]
+    Tickets(client::TicketsCommand),
+    /// Create epic -> story hierarchies from a file (`POST /v1/exports`).
+    Export(client::ExportArgs),
+    /// Time entries synced to Jira worklogs.
+    #[command(subcommand)]
+    Worklogs(client::WorklogsCommand),
+    /// Release epics per platform.
+    #[command(subcommand)]
+    Releases(client::ReleasesCommand),
+    /// Issue keys in text.
+    #[command(subcommand)]
+    Keys(client::KeysCommand),
+    /// Long-running work.
+    #[command(subcommand)]
+    Jobs(client::JobsCommand),
+    /// The tenant's event stream.
+    #[command(subcommand)]
+    Events(client::EventsCommand),
 }
 
 /// `jira-bridge admin …`
@@ -75,9 +170,6 @@ pub struct CreateTenantArgs {
     /// Scopes of the first key (repeatable; default `*`).
     #[arg(long = "scope")]
     pub scopes: Vec<String>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Arguments of `admin create-key`.
@@ -91,12 +183,9 @@ pub struct CreateKeyArgs {
     /// Scopes (repeatable; default `*`).
     #[arg(long = "scope")]
     pub scopes: Vec<String>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
-fn load(cli: &Cli) -> anyhow::Result<Config> {
+pub(crate) fn load(cli: &Cli) -> anyhow::Result<Config> {
     let Loaded { config, warnings } =
         Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Err(e) = crate::telemetry::init(&config.log) {
@@ -175,10 +264,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load(&cli)?;
             let store = app::connect_store(&config).await?;
             store.migrate().await.context("applying migrations")?;
-            let result = admin(&config, &store, cmd).await;
+            let result = admin(&config, &store, cmd, cli.json).await;
             store.close().await;
             result
         }
+        Command::Sim(args) => {
+            let token = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(token.clone()));
+            jira_sim::run_standalone(args.clone(), token.cancelled_owned())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+        Command::Demo(args) => crate::demo::run(&cli, args).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "jira-bridge", &mut std::io::stdout());
+            Ok(())
+        }
+        _ => client::run(&cli).await,
     }
 }
 
@@ -186,6 +290,7 @@ async fn admin(
     config: &Config,
     store: &jira_bridge_store::Store,
     cmd: &AdminCommand,
+    json: bool,
 ) -> anyhow::Result<()> {
     let api_err = |e: crate::http::ApiError| anyhow::anyhow!("{}", e.problem().detail);
     match cmd {
@@ -200,7 +305,7 @@ async fn admin(
             )
             .await
             .map_err(api_err)?;
-            if a.json {
+            if json {
                 println!(
                     "{}",
                     serde_json::json!({
@@ -220,7 +325,7 @@ async fn admin(
                 tenancy::create_key(store, &Actor::Cli, &tenant, &a.name, a.scopes.clone(), None)
                     .await
                     .map_err(api_err)?;
-            if a.json {
+            if json {
                 println!(
                     "{}",
                     serde_json::json!({"id": key.id, "prefix": key.prefix, "key": secret.expose_secret()})

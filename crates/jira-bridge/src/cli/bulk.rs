@@ -1,0 +1,315 @@
+//! Bulk input files: CSV (header row), JSON (an array of objects, or one object per
+//! line) and YAML (a sequence of mappings). Every record keeps the line it starts on
+//! so validation messages can name it.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+/// One record of an input file.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// 1-based line where the record starts.
+    pub line: usize,
+    /// The record as a JSON object.
+    pub value: Map<String, Value>,
+}
+
+/// A record that could not be used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Read a file into records, by extension (`.csv`, `.json`/`.jsonl`, `.yaml`/`.yml`).
+/// Records that are not objects are returned as invalid.
+pub fn read(path: &Path) -> Result<(Vec<Record>, Vec<Invalid>), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" => parse_csv(&text),
+        "json" | "jsonl" | "ndjson" => parse_json(&text),
+        "yaml" | "yml" => parse_yaml(&text),
+        other => Err(format!(
+            "{}: unknown file type '{other}' (use .csv, .json or .yaml)",
+            path.display()
+        )),
+    }
+}
+
+/// CSV with a header row; empty cells are left out. A `labels` cell is split on `;`
+/// or `,`.
+pub fn parse_csv(text: &str) -> Result<(Vec<Record>, Vec<Invalid>), String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("line 1: cannot read the CSV header: {e}"))?
+        .clone();
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for row in reader.records() {
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                bad.push(Invalid {
+                    line,
+                    message: format!("not valid CSV: {e}"),
+                });
+                continue;
+            }
+        };
+        let line = row.position().map(|p| p.line() as usize).unwrap_or(0);
+        if row.len() != headers.len() {
+            bad.push(Invalid {
+                line,
+                message: format!("{} cells, the header has {}", row.len(), headers.len()),
+            });
+            continue;
+        }
+        let mut map = Map::new();
+        for (h, cell) in headers.iter().zip(row.iter()) {
+            if cell.is_empty() {
+                continue;
+            }
+            let v = if h == "labels" || h == "platforms" {
+                Value::Array(
+                    cell.split([';', ','])
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Value::String(s.to_string()))
+                        .collect(),
+                )
+            } else {
+                Value::String(cell.to_string())
+            };
+            map.insert(h.to_string(), v);
+        }
+        ok.push(Record { line, value: map });
+    }
+    Ok((ok, bad))
+}
+
+/// A JSON array of objects (each record's line is where its `{` is), or JSON lines.
+pub fn parse_json(text: &str) -> Result<(Vec<Record>, Vec<Invalid>), String> {
+    let trimmed = text.trim_start();
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    if trimmed.starts_with('[') {
+        let values: Vec<Value> = serde_json::from_str(text)
+            .map_err(|e| format!("line {}: not valid JSON: {e}", e.line()))?;
+        let lines = array_element_lines(text);
+        for (i, v) in values.into_iter().enumerate() {
+            let line = lines.get(i).copied().unwrap_or(0);
+            push(&mut ok, &mut bad, line, v);
+        }
+    } else {
+        for (i, l) in text.lines().enumerate() {
+            if l.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Value>(l) {
+                Ok(v) => push(&mut ok, &mut bad, i + 1, v),
+                Err(e) => bad.push(Invalid {
+                    line: i + 1,
+                    message: format!("not valid JSON: {e}"),
+                }),
+            }
+        }
+    }
+    Ok((ok, bad))
+}
+
+/// A YAML sequence of mappings; a record's line is that of its `-` at column 0.
+pub fn parse_yaml(text: &str) -> Result<(Vec<Record>, Vec<Invalid>), String> {
+    let values: Vec<Value> = serde_yaml::from_str(text).map_err(|e| {
+        let line = e.location().map(|l| l.line()).unwrap_or(0);
+        format!("line {line}: not valid YAML: {e}")
+    })?;
+    let starts: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with('-') && !l.starts_with("---"))
+        .map(|(i, _)| i + 1)
+        .collect();
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for (i, v) in values.into_iter().enumerate() {
+        let line = if starts.len() == 0 {
+            0
+        } else {
+            starts.get(i).copied().unwrap_or(0)
+        };
+        push(&mut ok, &mut bad, line, v);
+    }
+    Ok((ok, bad))
+}
+
+fn push(ok: &mut Vec<Record>, bad: &mut Vec<Invalid>, line: usize, v: Value) {
+    match v {
+        Value::Object(map) => ok.push(Record { line, value: map }),
+        other => bad.push(Invalid {
+            line,
+            message: format!("expected an object, found {other}"),
+        }),
+    }
+}
+
+/// Lines on which the elements of a top-level JSON array start.
+fn array_element_lines(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut line = 1usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut expecting = false;
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+        }
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        if expecting && depth == 1 && !c.is_whitespace() && c != ']' {
+            out.push(line);
+            expecting = false;
+        }
+        match c {
+            '"' => in_string = true,
+            '[' | '{' => {
+                depth += 1;
+                if depth == 1 {
+                    expecting = true;
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 1 => expecting = true,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A string field, trimmed, or `None` when missing or empty.
+pub fn str_field<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    m.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Validate ticket records and turn them into bulk items. `source_kind` /
+/// `source_id` columns (or a `source` object) name the host object.
+pub fn ticket_items(
+    records: Vec<Record>,
+    default_project: bool,
+    default_type: bool,
+) -> (Vec<(usize, Value)>, Vec<Invalid>) {
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for r in records {
+        let mut m = r.value;
+        let mut problems = Vec::new();
+        if !m.contains_key("source") {
+            let kind = str_field(&m, "source_kind").unwrap_or("cli").to_string();
+            match str_field(&m, "source_id").map(str::to_string) {
+                Some(id) => {
+                    m.insert("source".into(), serde_json::json!({"kind": kind, "id": id}));
+                }
+                None => problems.push("source_id is missing".to_string()),
+            }
+            m.remove("source_kind");
+            m.remove("source_id");
+        }
+        match str_field(&m, "summary") {
+            None => problems.push("summary is missing".to_string()),
+            Some(s) if s.chars().count() > 255 => {
+                problems.push("summary is longer than 255 characters".to_string())
+            }
+            Some(s) if s.contains('\n') => problems.push("summary has a line break".to_string()),
+            _ => {}
+        }
+        if !default_project && str_field(&m, "project_key").is_none() {
+            problems.push("project_key is missing (or pass --project)".to_string());
+        }
+        if !default_type && str_field(&m, "issue_type").is_none() {
+            problems.push("issue_type is missing (or pass --type)".to_string());
+        }
+        if let Some(Value::String(l)) = m.get("labels") {
+            let labels: Vec<Value> = l
+                .split([';', ','])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.into()))
+                .collect();
+            m.insert("labels".into(), Value::Array(labels));
+        }
+        if problems.is_empty() {
+            ok.push((r.line, Value::Object(m)));
+        } else {
+            bad.push(Invalid {
+                line: r.line,
+                message: problems.join("; "),
+            });
+        }
+    }
+    (ok, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn csv_lines_and_bad_rows() {
+        let text = "source_id,summary,project_key\na,One,WEB\nb,,WEB\nc,Three,WEB\n";
+        let (records, bad) = parse_csv(text).unwrap();
+        assert!(bad.is_empty());
+        let (ok, bad) = ticket_items(records, false, true);
+        assert_eq!(ok.iter().map(|x| x.0).collect::<Vec<_>>(), vec![2, 4]);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 3);
+        assert!(bad[0].message.contains("summary"));
+    }
+
+    #[test]
+    fn json_array_lines() {
+        let text = "[\n  {\"a\": \"[x,\"},\n  {\"b\": 1},\n  3\n]\n";
+        let (ok, bad) = parse_json(text).unwrap();
+        assert_eq!(ok.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            bad,
+            vec![Invalid {
+                line: 4,
+                message: "expected an object, found 3".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn yaml_lines() {
+        let text = "- summary: a\n  source_id: x\n- summary: b\n  source_id: y\n";
+        let (ok, bad) = parse_yaml(text).unwrap();
+        assert!(bad.is_empty());
+        assert_eq!(ok.iter().map(|r| r.line).collect::<Vec<_>>(), vec![1, 3]);
+    }
+}
