@@ -256,6 +256,10 @@ pub async fn run(
         &shutdown,
         crate::code_links::backfill::run_jobs,
     );
-    app.spawn_background("inbound-webhooks", &shutdown, crate::webhooks_in::worker::run);
+    app.spawn_background(
+        "inbound-webhooks",
+        &shutdown,
+        crate::webhooks_in::worker::run,
+    );
     app.serve(listener, shutdown).await
 }
