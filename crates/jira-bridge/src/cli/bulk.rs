@@ -146,11 +146,7 @@ pub fn parse_yaml(text: &str) -> Result<(Vec<Record>, Vec<Invalid>), String> {
     let mut ok = Vec::new();
     let mut bad = Vec::new();
     for (i, v) in values.into_iter().enumerate() {
-        let line = if starts.len() == 0 {
-            0
-        } else {
-            starts.get(i).copied().unwrap_or(0)
-        };
+        let line = starts.get(i).copied().unwrap_or(0);
         push(&mut ok, &mut bad, line, v);
     }
     Ok((ok, bad))

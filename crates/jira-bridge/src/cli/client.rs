@@ -249,6 +249,7 @@ pub enum WorklogsCommand {
 #[derive(Debug, Subcommand)]
 pub enum ReleasesCommand {
     /// Create release epics, one per platform target of a config.
+    #[command(disable_version_flag = true)]
     Create {
         /// Config id (`cfg_…`).
         #[arg(long)]

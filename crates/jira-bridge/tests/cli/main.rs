@@ -21,7 +21,15 @@ impl Demo {
     fn start() -> Demo {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(BIN)
-            .args(["--json", "demo", "--port", "0", "--sim-port", "0", "--data-dir"])
+            .args([
+                "--json",
+                "demo",
+                "--port",
+                "0",
+                "--sim-port",
+                "0",
+                "--data-dir",
+            ])
             .arg(dir.path().join("data"))
             .env_remove("JIRA_BRIDGE_URL")
             .env_remove("JIRA_BRIDGE_API_KEY")
@@ -146,16 +154,35 @@ fn demo_runs_the_printed_examples_and_every_client_command() {
     let con = demo.s("connection_id");
     let v = demo.json(&["connections", "verify", &con]);
     assert_eq!(v["verification_status"], "valid");
-    let mut add = demo.cli(&["--json", "connections", "add", "second", "--email", "bob@example.com", "--base-url"]);
+    let mut add = demo.cli(&[
+        "--json",
+        "connections",
+        "add",
+        "second",
+        "--email",
+        "bob@example.com",
+        "--base-url",
+    ]);
     let out = add
         .arg(demo.s("sim_url"))
         .env("JIRA_TOKEN", "ATATT-bob-api-token")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("ATATT-bob"));
     let out = demo
-        .cli(&["connections", "add", "bad", "--email", "bob@example.com", "--base-url"])
+        .cli(&[
+            "connections",
+            "add",
+            "bad",
+            "--email",
+            "bob@example.com",
+            "--base-url",
+        ])
         .arg(demo.s("sim_url"))
         .env("JIRA_TOKEN", "wrong")
         .output()
@@ -169,20 +196,49 @@ fn demo_runs_the_printed_examples_and_every_client_command() {
 
     // issues (two connections now: name one)
     let v = demo.json(&["issues", "search", "checkout", "--connection", &con]);
-    let keys: Vec<&str> = v["items"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap())
+        .collect();
     assert!(keys.contains(&"WEB-3"), "{keys:?}");
     let v = demo.json(&["issues", "show", "WEB-3", "--connection", &con]);
     assert_eq!(v["key"], "WEB-3");
     let v = demo.json(&["issues", "assigned", "--connection", &con]);
     assert!(v["items"].is_array());
     let out = demo.run(&["issues", "assigned"]);
-    assert_eq!(out.status.code(), Some(2), "several connections is a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "several connections is a usage error"
+    );
 
     // tickets
-    let v = demo.json(&["tickets", "create", "From the CLI", "--project", "WEB", "--source-id", "cli-1", "--connection", &con]);
+    let v = demo.json(&[
+        "tickets",
+        "create",
+        "From the CLI",
+        "--project",
+        "WEB",
+        "--source-id",
+        "cli-1",
+        "--connection",
+        &con,
+    ]);
     let issue = v["issue_key"].as_str().unwrap().to_string();
     assert!(issue.starts_with("WEB-"));
-    let again = demo.json(&["tickets", "create", "From the CLI", "--project", "WEB", "--source-id", "cli-1", "--connection", &con]);
+    let again = demo.json(&[
+        "tickets",
+        "create",
+        "From the CLI",
+        "--project",
+        "WEB",
+        "--source-id",
+        "cli-1",
+        "--connection",
+        &con,
+    ]);
     assert_eq!(again["issue_key"], issue.as_str());
     let v = demo.json(&["tickets", "list", "--source-id", "cli-1"]);
     assert_eq!(v["items"].as_array().unwrap().len(), 1);
@@ -198,7 +254,12 @@ fn demo_runs_the_printed_examples_and_every_client_command() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"see GLX-5\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"see GLX-5\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "GLX-5");
 
@@ -215,32 +276,63 @@ fn demo_runs_the_printed_examples_and_every_client_command() {
         ),
     )
     .unwrap();
-    let out = demo.run(&["--json", "worklogs", "push", csv.to_str().unwrap(), "--connection", &con]);
+    let out = demo.run(&[
+        "--json",
+        "worklogs",
+        "push",
+        csv.to_str().unwrap(),
+        "--connection",
+        &con,
+    ]);
     assert_eq!(out.status.code(), Some(1), "a bad row is a partial failure");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["succeeded"], 2);
     assert_eq!(v["invalid"][0]["line"], 3);
     assert!(String::from_utf8_lossy(&out.stderr).contains("time.csv:3: started_at"));
     let v = demo.json(&["worklogs", "status"]);
-    let ids: Vec<&str> = v["items"].as_array().unwrap().iter().map(|e| e["source_id"].as_str().unwrap()).collect();
-    assert!(ids.contains(&"w-1") && ids.contains(&"w-3") && !ids.contains(&"w-2"), "{ids:?}");
+    let ids: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["source_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"w-1") && ids.contains(&"w-3") && !ids.contains(&"w-2"),
+        "{ids:?}"
+    );
 
     // events
     let out = demo.run(&["--json", "events", "tail"]);
     assert!(out.status.success());
     let types: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert!(types.iter().any(|t| t == "ticket.created"), "{types:?}");
 
     // exit codes: bad key 3, unreachable 3, unknown job 1
-    let out = demo.cli(&["tickets", "list"]).env("JIRA_BRIDGE_API_KEY", "jbk_wrong").output().unwrap();
+    let out = demo
+        .cli(&["tickets", "list"])
+        .env("JIRA_BRIDGE_API_KEY", "jbk_wrong")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("jbk_wrong"));
-    let out = demo.cli(&["tickets", "list"]).env("JIRA_BRIDGE_URL", "http://127.0.0.1:1").output().unwrap();
+    let out = demo
+        .cli(&["tickets", "list"])
+        .env("JIRA_BRIDGE_URL", "http://127.0.0.1:1")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
-    assert_eq!(demo.run(&["jobs", "watch", "job_unknown"]).status.code(), Some(1));
+    assert_eq!(
+        demo.run(&["jobs", "watch", "job_unknown"]).status.code(),
+        Some(1)
+    );
     assert_eq!(demo.run(&["tickets", "bulk"]).status.code(), Some(2));
 
     demo.stop();
@@ -264,16 +356,36 @@ fn tickets_bulk_reports_bad_rows_by_line_and_creates_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("items.csv");
     bulk_csv(&csv, 30, &[3, 10, 20]);
-    let out = demo.run(&["--json", "tickets", "bulk", csv.to_str().unwrap(), "--project", "WEB"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = demo.run(&[
+        "--json",
+        "tickets",
+        "bulk",
+        csv.to_str().unwrap(),
+        "--project",
+        "WEB",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["succeeded"], 27);
     assert_eq!(v["failed"], 0);
-    let lines: Vec<u64> = v["invalid"].as_array().unwrap().iter().map(|b| b["line"].as_u64().unwrap()).collect();
+    let lines: Vec<u64> = v["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(lines, vec![5, 12, 22]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     for l in [5, 12, 22] {
-        assert!(stderr.contains(&format!("items.csv:{l}: summary is missing")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("items.csv:{l}: summary is missing")),
+            "{stderr}"
+        );
     }
     let v = demo.json(&["tickets", "list", "--source-kind", "cli", "--limit", "500"]);
     assert_eq!(v["items"].as_array().unwrap().len(), 27);
@@ -299,7 +411,17 @@ fn tickets_bulk_shows_a_progress_bar_in_a_terminal() {
     )
     .unwrap();
     let ok = Command::new("tmux")
-        .args(["new-session", "-d", "-x", "160", "-y", "20", "-s", &session, "sh"])
+        .args([
+            "new-session",
+            "-d",
+            "-x",
+            "160",
+            "-y",
+            "20",
+            "-s",
+            &session,
+            "sh",
+        ])
         .arg(&script)
         .status()
         .unwrap();
@@ -321,7 +443,9 @@ fn tickets_bulk_shows_a_progress_bar_in_a_terminal() {
         assert!(Instant::now() < deadline, "bulk did not finish:\n{screen}");
         std::thread::sleep(Duration::from_millis(100));
     };
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &session])
+        .status();
     assert!(saw_bar, "no progress bar seen:\n{screen}");
     assert!(screen.contains("500/500 done"), "{screen}");
     assert!(screen.contains("500 succeeded, 0 failed"), "{screen}");
@@ -335,23 +459,43 @@ fn demo_reuses_its_data_folder_and_prints_the_key_again() {
     let data = dir.path().join("data");
     let start = || {
         let mut child = Command::new(BIN)
-            .args(["--json", "demo", "--port", "0", "--sim-port", "0", "--data-dir"])
+            .args([
+                "--json",
+                "demo",
+                "--port",
+                "0",
+                "--sim-port",
+                "0",
+                "--data-dir",
+            ])
             .arg(&data)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let info: Value = serde_json::from_str(&line).unwrap();
-        (Demo { child, info: info.clone(), _dir: tempfile::tempdir().unwrap() }, info)
+        (
+            Demo {
+                child,
+                info: info.clone(),
+                _dir: tempfile::tempdir().unwrap(),
+            },
+            info,
+        )
     };
     let (first, a) = start();
     first.stop();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(data.join("demo.json")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(data.join("demo.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let (second, b) = start();
@@ -359,17 +503,27 @@ fn demo_reuses_its_data_folder_and_prints_the_key_again() {
     assert_eq!(a["tenant_id"], b["tenant_id"]);
     assert_eq!(b["reused"], true);
     let v = second.json(&["tickets", "list", "--source-kind", "demo"]);
-    assert_eq!(v["items"].as_array().unwrap().len(), 3, "seeded once, not again");
+    assert_eq!(
+        v["items"].as_array().unwrap().len(),
+        3,
+        "seeded once, not again"
+    );
     second.stop();
 }
 
 #[test]
 fn sim_and_completions() {
-    let out = Command::new(BIN).args(["completions", "bash"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("jira-bridge"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("tickets"));
-    let out = Command::new(BIN).args(["tickets", "--nope"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["tickets", "--nope"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 
     let mut child = Command::new(BIN)
@@ -378,12 +532,19 @@ fn sim_and_completions() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let url = line.split_whitespace().last().unwrap().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let v: Value = rt.block_on(async {
-        reqwest::get(format!("{url}/rest/api/3/serverInfo")).await.unwrap().json().await.unwrap()
+        reqwest::get(format!("{url}/rest/api/3/serverInfo"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     });
     assert_eq!(v["deploymentType"], "Cloud");
     nix::sys::signal::kill(
