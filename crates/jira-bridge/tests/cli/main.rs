@@ -532,9 +532,10 @@ fn sim_and_completions() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    // Keep reading to the end so the simulator never writes into a closed pipe.
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    reader.read_line(&mut line).unwrap();
+    let drain = std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     let url = line.split_whitespace().last().unwrap().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -553,4 +554,5 @@ fn sim_and_completions() {
     )
     .unwrap();
     assert!(child.wait().unwrap().success());
+    drain.join().unwrap().unwrap();
 }
