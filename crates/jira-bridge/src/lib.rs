@@ -1,1 +1,24 @@
-//! jira-bridge service
+//! jira-bridge: the service and its command line.
+//!
+//! Module map (see `ARCHITECTURE.md`):
+//! - [`config`]: layered settings and validation.
+//! - [`crypto`]: the secret box (AES-256-GCM, key ring, rotation).
+//! - [`tenancy`]: tenants, API keys, authentication extractors, admin API.
+//! - [`audit`]: recording actions; `GET /v1/audit`.
+//! - [`http`]: router, middleware, problem+json errors, extractors, metrics.
+//! - [`openapi`]: the generated OpenAPI 3.1 document.
+//! - [`app`]: building and running the service ([`app::run`]).
+//! - [`cli`]: the `jira-bridge` command line.
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod openapi;
+pub mod telemetry;
+pub mod tenancy;
+
+pub use app::{run, App};
+pub use config::Config;

@@ -1,0 +1,104 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//!
+//! Served at `/v1/openapi.json` and committed at `crates/jira-bridge/openapi.json`;
+//! a test fails when the two differ. Regenerate the committed copy with
+//! `cargo run -p jira-bridge -- openapi > crates/jira-bridge/openapi.json`.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi as Document;
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "jira-bridge",
+        description = "Jira integration as a service: connections, tickets, worklogs, status sync, search. Errors are RFC 9457 problem documents (`application/problem+json`). Every POST honours an `Idempotency-Key` header (kept 24 hours; a replay carries `Idempotency-Replayed: true`).",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "operations", description = "Health, readiness, metrics"),
+        (name = "admin", description = "Operator endpoints (admin key)"),
+        (name = "tenancy", description = "The calling tenant"),
+        (name = "audit", description = "Who did what, when, with what outcome"),
+    ),
+    components(schemas(crate::http::Problem))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A tenant's API key (`jbk_…`)"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The operator's admin key (JIRA_BRIDGE_ADMIN_KEY)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The base document the routers add their paths to.
+pub fn base() -> Document {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// The complete document.
+pub fn document() -> Document {
+    crate::http::api_routes().split_for_parts().1
+}
+
+/// The complete document as pretty JSON with a trailing newline (the committed form).
+pub fn document_json() -> String {
+    let mut s = serde_json::to_string_pretty(&document()).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn committed_openapi_document_matches_the_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        let generated = super::document_json();
+        assert!(
+            committed == generated,
+            "{} is out of date; regenerate it with\n  cargo run -p jira-bridge -- openapi > crates/jira-bridge/openapi.json",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn document_is_openapi_3_1_with_the_admin_paths() {
+        let doc: serde_json::Value = serde_json::from_str(&super::document_json()).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        for p in [
+            "/v1/admin/tenants",
+            "/v1/admin/tenants/{id}/keys",
+            "/v1/admin/tenants/{id}/keys/{key_id}",
+            "/v1/audit",
+            "/healthz",
+        ] {
+            assert!(doc["paths"][p].is_object(), "missing {p}");
+        }
+    }
+}

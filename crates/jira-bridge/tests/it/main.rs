@@ -1,0 +1,14 @@
+//! Integration tests: the real service on a random port, spoken to over HTTP.
+//! Each test has its own database: a temp SQLite file, or a fresh PostgreSQL schema
+//! when `JIRA_BRIDGE_TEST_POSTGRES_URL` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod audit;
+mod auth;
+mod binary;
+mod errors;
+mod idempotency;
+mod operations;
+mod secrets;
