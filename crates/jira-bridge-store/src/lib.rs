@@ -77,6 +77,7 @@ mod time;
 pub mod audit;
 pub mod connections;
 pub mod idempotency;
+pub mod jobs;
 pub mod secrets;
 pub mod tenants;
 

@@ -106,6 +106,7 @@ impl App {
         }
         let keys = load_keys(&config)?;
         let state = AppState {
+            jobs: crate::jobs::Jobs::new(store.clone()),
             store,
             keys: Arc::new(keys),
             config: Arc::new(config),
@@ -233,5 +234,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    App::build(config).await?.serve(listener, shutdown).await
+    let app = App::build(config).await?;
+    crate::jobs::start_runner(&app, &shutdown);
+    app.serve(listener, shutdown).await
 }

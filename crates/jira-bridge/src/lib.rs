@@ -6,6 +6,7 @@
 //! - [`tenancy`]: tenants, API keys, authentication extractors, admin API.
 //! - [`audit`]: recording actions; `GET /v1/audit`.
 //! - [`http`]: router, middleware, problem+json errors, extractors, metrics.
+//! - [`jobs`]: the durable job engine; `/v1/jobs`.
 //! - [`openapi`]: the generated OpenAPI 3.1 document.
 //! - [`app`]: building and running the service ([`app::run`]).
 //! - [`cli`]: the `jira-bridge` command line.
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod jobs;
 pub mod openapi;
 pub mod telemetry;
 pub mod tenancy;

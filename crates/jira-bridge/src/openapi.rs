@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "admin", description = "Operator endpoints (admin key)"),
         (name = "tenancy", description = "The calling tenant"),
         (name = "audit", description = "Who did what, when, with what outcome"),
+        (name = "jobs", description = "Long-running work: state, items, progress, retry, cancel"),
     ),
     components(schemas(crate::http::Problem))
 )]

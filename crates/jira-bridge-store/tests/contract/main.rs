@@ -55,6 +55,7 @@ macro_rules! contract {
 }
 
 mod foundation;
+mod jobs;
 
 #[tokio::test]
 async fn an_in_memory_sqlite_store_keeps_its_data_across_pool_use() {

@@ -50,6 +50,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// The job engine.
+    pub jobs: crate::jobs::Jobs,
 }
 
 /// All API routes with their OpenAPI descriptions (no state attached yet).
@@ -60,6 +62,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics::metrics))
         .merge(crate::tenancy::api::routes())
         .merge(crate::audit::api::routes())
+        .merge(crate::jobs::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.

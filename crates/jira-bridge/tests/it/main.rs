@@ -10,5 +10,7 @@ mod auth;
 mod binary;
 mod errors;
 mod idempotency;
+mod jobs;
+mod jobs_api;
 mod operations;
 mod secrets;
