@@ -55,6 +55,40 @@
 //! 4. Add a file of cases to the contract suite (`tests/contract/<module>.rs`, one
 //!    `mod` line in `tests/contract/main.rs`; see `foundation.rs`), which runs each case on
 //!    SQLite and, when `JIRA_BRIDGE_TEST_POSTGRES_URL` is set, on PostgreSQL.
+//!
+//! # Writing a change and its event in one transaction
+//!
+//! A domain change and the event announcing it are committed together (the outbox
+//! pattern), so no event is lost after a committed change and none is announced for a
+//! change that rolled back. [`Store::begin`] opens a [`StoreTx`] on either backend;
+//! inside this crate `on_tx!(tx, conn => …)` runs SQL on its connection the way
+//! `on_pool!` does on the pool. A module that needs this offers a `_tx` variant of its
+//! write taking `&mut StoreTx`:
+//!
+//! ```ignore
+//! // in src/links.rs
+//! impl StoreTx {
+//!     pub async fn set_link_status(&mut self, tenant: &TenantId, id: &LinkId, status: &str) -> Result<bool> {
+//!         let n = on_tx!(self, conn => {
+//!             sqlx::query("UPDATE links SET status = $3 WHERE tenant_id = $1 AND id = $2")
+//!                 .bind(tenant).bind(id).bind(status)
+//!                 .execute(&mut *conn).await?.rows_affected()
+//!         });
+//!         Ok(n == 1)
+//!     }
+//! }
+//!
+//! // in the service
+//! let mut tx = store.begin().await?;
+//! tx.set_link_status(&tenant, &id, "Done").await?;
+//! tx.append_event(NewEvent { tenant_id, event_type: "ticket.status_changed".into(), subject, data }).await?;
+//! tx.commit().await?; // dropping `tx` instead rolls both back
+//! ```
+//!
+//! Append the event last and keep the transaction short: appends serialise on the
+//! event sequence counter until commit (that is what makes the sequence a gap-free
+//! cursor). On SQLite a transaction starts with `BEGIN IMMEDIATE` (it holds the
+//! single writer lock); do no network calls while one is open.
 
 // Run the same expression on whichever pool the store holds. The expression is
 // type-checked once per backend, so SQL written with `$n` placeholders and types
@@ -76,10 +110,12 @@ mod time;
 
 pub mod audit;
 pub mod connections;
+pub mod events;
 pub mod idempotency;
 pub mod jobs;
 pub mod secrets;
 pub mod tenants;
+pub mod tx;
 
 #[cfg(feature = "test-support")]
 pub mod test_support;
@@ -95,6 +131,7 @@ pub use error::StoreError;
 pub use ids::{ApiKeyId, AuditId, ConnectionId, TenantId};
 pub use paging::{Page, PageRequest};
 pub use time::Timestamp;
+pub use tx::StoreTx;
 
 /// Result of every store function.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -236,5 +236,6 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     crate::jobs::start_runner(&app, &shutdown);
+    crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     app.serve(listener, shutdown).await
 }

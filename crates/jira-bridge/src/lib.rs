@@ -5,6 +5,8 @@
 //! - [`crypto`]: the secret box (AES-256-GCM, key ring, rotation).
 //! - [`tenancy`]: tenants, API keys, authentication extractors, admin API.
 //! - [`audit`]: recording actions; `GET /v1/audit`.
+//! - [`events`]: the event outbox, outbound webhooks, `GET /v1/events`.
+//! - [`net_guard`]: SSRF checks for user-supplied URLs.
 //! - [`http`]: router, middleware, problem+json errors, extractors, metrics.
 //! - [`jobs`]: the durable job engine; `/v1/jobs`.
 //! - [`openapi`]: the generated OpenAPI 3.1 document.
@@ -16,8 +18,10 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod events;
 pub mod http;
 pub mod jobs;
+pub mod net_guard;
 pub mod openapi;
 pub mod telemetry;
 pub mod tenancy;

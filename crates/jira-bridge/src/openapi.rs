@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         (name = "tenancy", description = "The calling tenant"),
         (name = "audit", description = "Who did what, when, with what outcome"),
         (name = "jobs", description = "Long-running work: state, items, progress, retry, cancel"),
+        (name = "events", description = "Outbound webhooks (Standard Webhooks) and the event stream"),
     ),
     components(schemas(crate::http::Problem))
 )]

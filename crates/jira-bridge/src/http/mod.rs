@@ -63,6 +63,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::tenancy::api::routes())
         .merge(crate::audit::api::routes())
         .merge(crate::jobs::api::routes())
+        .merge(crate::events::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.

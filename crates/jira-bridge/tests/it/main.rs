@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod binary;
 mod errors;
+mod events;
 mod idempotency;
 mod jobs;
 mod jobs_api;
