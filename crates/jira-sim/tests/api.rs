@@ -10,13 +10,23 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn auth_server_info_and_myself() {
     let s = cloud().await;
-    let r = s.http.get(s.h.url("/rest/api/3/serverInfo")).send().await.unwrap();
+    let r = s
+        .http
+        .get(s.h.url("/rest/api/3/serverInfo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["deploymentType"], "Cloud");
     assert_eq!(v["baseUrl"], s.h.base_url());
 
-    let r = s.http.get(s.h.url("/rest/api/3/myself")).send().await.unwrap();
+    let r = s
+        .http
+        .get(s.h.url("/rest/api/3/myself"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let r = s
         .http
@@ -39,7 +49,9 @@ async fn auth_server_info_and_myself() {
 #[tokio::test]
 async fn projects_paged_and_permissions() {
     let s = cloud().await;
-    let (st, v) = s.get("alice", "/rest/api/3/project/search?maxResults=1").await;
+    let (st, v) = s
+        .get("alice", "/rest/api/3/project/search?maxResults=1")
+        .await;
     assert_eq!(st, 200);
     assert_eq!(v["total"], 2);
     assert_eq!(v["values"].as_array().unwrap().len(), 1);
@@ -54,7 +66,9 @@ async fn projects_paged_and_permissions() {
     assert_eq!(p["style"], "next-gen");
     assert_eq!(p["simplified"], true);
     // The second site has its own project.
-    let (st, v) = s.get("alice", "/site/globex/rest/api/3/project/search").await;
+    let (st, v) = s
+        .get("alice", "/site/globex/rest/api/3/project/search")
+        .await;
     assert_eq!(st, 200);
     assert_eq!(v["values"][0]["key"], "GLX");
 }
@@ -62,11 +76,25 @@ async fn projects_paged_and_permissions() {
 #[tokio::test]
 async fn createmeta_lists_required_fields_and_allowed_values() {
     let s = cloud().await;
-    let (st, v) = s.get("alice", "/rest/api/3/issue/createmeta/OPS/issuetypes").await;
+    let (st, v) = s
+        .get("alice", "/rest/api/3/issue/createmeta/OPS/issuetypes")
+        .await;
     assert_eq!(st, 200);
-    let bug = v["issueTypes"].as_array().unwrap().iter().find(|t| t["name"] == "Bug").unwrap().clone();
+    let bug = v["issueTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Bug")
+        .unwrap()
+        .clone();
     let (st, f) = s
-        .get("alice", &format!("/rest/api/3/issue/createmeta/OPS/issuetypes/{}", bug["id"].as_str().unwrap()))
+        .get(
+            "alice",
+            &format!(
+                "/rest/api/3/issue/createmeta/OPS/issuetypes/{}",
+                bug["id"].as_str().unwrap()
+            ),
+        )
         .await;
     assert_eq!(st, 200);
     let fields = f["fields"].as_array().unwrap();
@@ -77,7 +105,12 @@ async fn createmeta_lists_required_fields_and_allowed_values() {
     assert_eq!(region["schema"]["type"], "option-with-child");
     assert!(region["allowedValues"][0]["children"].is_array());
     assert_eq!(
-        s.get("alice", "/rest/api/3/issue/createmeta/OPS/issuetypes?maxResults=500").await.0,
+        s.get(
+            "alice",
+            "/rest/api/3/issue/createmeta/OPS/issuetypes?maxResults=500"
+        )
+        .await
+        .0,
         400
     );
 }
@@ -103,7 +136,10 @@ async fn create_validation_and_round_trip() {
         .post("alice", "/rest/api/3/issue", json!({"fields": {"project": {"key": "WEB"}, "issuetype": {"name": "Task"}, "summary": long}}))
         .await;
     assert_eq!(st, 400);
-    assert_eq!(e["errors"]["summary"], "Summary must be less than 255 characters.");
+    assert_eq!(
+        e["errors"]["summary"],
+        "Summary must be less than 255 characters."
+    );
     // Required custom field on OPS Bug.
     let (st, e) = s
         .post("alice", "/rest/api/3/issue", json!({"fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Bug"}, "summary": "s"}}))
@@ -115,7 +151,10 @@ async fn create_validation_and_round_trip() {
         .post("alice", "/rest/api/3/issue", json!({"fields": {"project": {"key": "WEB"}, "issuetype": {"name": "Epic"}, "summary": "s", "customfield_10016": 3}}))
         .await;
     assert_eq!(st, 400);
-    assert!(e["errors"]["customfield_10016"].as_str().unwrap().contains("cannot be set"));
+    assert!(e["errors"]["customfield_10016"]
+        .as_str()
+        .unwrap()
+        .contains("cannot be set"));
     // Sub-task without parent.
     let (st, e) = s
         .post("alice", "/rest/api/3/issue", json!({"fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Sub-task"}, "summary": "s"}}))
@@ -145,7 +184,12 @@ async fn create_validation_and_round_trip() {
     assert_eq!(st, 201, "{c}");
     let key = c["key"].as_str().unwrap().to_string();
     assert!(key.starts_with("OPS-"));
-    let (st, i) = s.get("alice", &format!("/rest/api/3/issue/{key}?properties=bridge.idem")).await;
+    let (st, i) = s
+        .get(
+            "alice",
+            &format!("/rest/api/3/issue/{key}?properties=bridge.idem"),
+        )
+        .await;
     assert_eq!(st, 200);
     assert_eq!(i["fields"]["summary"], "Disk full");
     assert_eq!(i["fields"]["customfield_10020"]["value"], "Critical");
@@ -158,9 +202,17 @@ async fn create_validation_and_round_trip() {
     assert_eq!(i2["fields"]["description"], "The disk is full.");
 
     // Edit records a changelog entry.
-    let (st, _) = s.put("alice", &format!("/rest/api/3/issue/{key}"), json!({"fields": {"summary": "Disk almost full"}})).await;
+    let (st, _) = s
+        .put(
+            "alice",
+            &format!("/rest/api/3/issue/{key}"),
+            json!({"fields": {"summary": "Disk almost full"}}),
+        )
+        .await;
     assert_eq!(st, 204);
-    let (_, ch) = s.get("alice", &format!("/rest/api/3/issue/{key}/changelog")).await;
+    let (_, ch) = s
+        .get("alice", &format!("/rest/api/3/issue/{key}/changelog"))
+        .await;
     assert_eq!(ch["values"][0]["items"][0]["field"], "summary");
     assert_eq!(ch["values"][0]["items"][0]["toString"], "Disk almost full");
 }
@@ -178,39 +230,96 @@ async fn parent_rules_team_and_company_managed() {
         }
         json!({"fields": f})
     };
-    let (_, epic_web) = s.post("alice", "/rest/api/3/issue", mk("WEB", "Epic", None)).await;
+    let (_, epic_web) = s
+        .post("alice", "/rest/api/3/issue", mk("WEB", "Epic", None))
+        .await;
     let epic_web = epic_web["key"].as_str().unwrap().to_string();
-    let (_, epic_ops) = s.post("alice", "/rest/api/3/issue", mk("OPS", "Epic", None)).await;
+    let (_, epic_ops) = s
+        .post("alice", "/rest/api/3/issue", mk("OPS", "Epic", None))
+        .await;
     let epic_ops = epic_ops["key"].as_str().unwrap().to_string();
     // Story under an epic of the same team-managed project: fine.
-    let (st, story) = s.post("alice", "/rest/api/3/issue", mk("WEB", "Story", Some(&epic_web))).await;
+    let (st, story) = s
+        .post(
+            "alice",
+            "/rest/api/3/issue",
+            mk("WEB", "Story", Some(&epic_web)),
+        )
+        .await;
     assert_eq!(st, 201);
     // Team-managed: parent from another project is refused.
-    let (st, e) = s.post("alice", "/rest/api/3/issue", mk("WEB", "Story", Some(&epic_ops))).await;
+    let (st, e) = s
+        .post(
+            "alice",
+            "/rest/api/3/issue",
+            mk("WEB", "Story", Some(&epic_ops)),
+        )
+        .await;
     assert_eq!(st, 400);
     assert!(e["errors"]["parent"].is_string());
     // Company-managed: an epic of another project may be the parent of a task.
-    let (st, _) = s.post("alice", "/rest/api/3/issue", mk("OPS", "Task", Some(&epic_web))).await;
+    let (st, _) = s
+        .post(
+            "alice",
+            "/rest/api/3/issue",
+            mk("OPS", "Task", Some(&epic_web)),
+        )
+        .await;
     assert_eq!(st, 201);
     // A story cannot be the parent of a story.
-    let (st, _) = s.post("alice", "/rest/api/3/issue", mk("WEB", "Story", Some(story["key"].as_str().unwrap()))).await;
+    let (st, _) = s
+        .post(
+            "alice",
+            "/rest/api/3/issue",
+            mk("WEB", "Story", Some(story["key"].as_str().unwrap())),
+        )
+        .await;
     assert_eq!(st, 400);
     // Sub-task under the story: fine; sub-task under an epic: refused.
-    let (st, _) = s.post("alice", "/rest/api/3/issue", mk("WEB", "Sub-task", Some(story["key"].as_str().unwrap()))).await;
+    let (st, _) = s
+        .post(
+            "alice",
+            "/rest/api/3/issue",
+            mk("WEB", "Sub-task", Some(story["key"].as_str().unwrap())),
+        )
+        .await;
     assert_eq!(st, 201);
-    let (st, _) = s.post("alice", "/rest/api/3/issue", mk("WEB", "Sub-task", Some(&epic_web))).await;
+    let (st, _) = s
+        .post(
+            "alice",
+            "/rest/api/3/issue",
+            mk("WEB", "Sub-task", Some(&epic_web)),
+        )
+        .await;
     assert_eq!(st, 400);
     // deleteSubtasks rule.
     let story_key = story["key"].as_str().unwrap();
-    let r = s.req("alice", Method::DELETE, &format!("/rest/api/3/issue/{story_key}")).send().await.unwrap();
+    let r = s
+        .req(
+            "alice",
+            Method::DELETE,
+            &format!("/rest/api/3/issue/{story_key}"),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let r = s
-        .req("alice", Method::DELETE, &format!("/rest/api/3/issue/{story_key}?deleteSubtasks=true"))
+        .req(
+            "alice",
+            Method::DELETE,
+            &format!("/rest/api/3/issue/{story_key}?deleteSubtasks=true"),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert_eq!(s.get("alice", &format!("/rest/api/3/issue/{story_key}")).await.0, 404);
+    assert_eq!(
+        s.get("alice", &format!("/rest/api/3/issue/{story_key}"))
+            .await
+            .0,
+        404
+    );
 }
 
 #[tokio::test]
@@ -219,7 +328,11 @@ async fn bulk_create_is_non_transactional() {
     let ok = |n: usize| json!({"fields": {"project": {"key": "WEB"}, "issuetype": {"name": "Task"}, "summary": format!("bulk {n}")}});
     let bad = json!({"fields": {"project": {"key": "WEB"}, "issuetype": {"name": "Nope"}, "summary": "x"}});
     let (st, v) = s
-        .post("alice", "/rest/api/3/issue/bulk", json!({"issueUpdates": [ok(0), bad, ok(2)]}))
+        .post(
+            "alice",
+            "/rest/api/3/issue/bulk",
+            json!({"issueUpdates": [ok(0), bad, ok(2)]}),
+        )
         .await;
     assert_eq!(st, 201);
     assert_eq!(v["issues"].as_array().unwrap().len(), 2);
@@ -228,13 +341,23 @@ async fn bulk_create_is_non_transactional() {
     assert!(v["errors"][0]["elementErrors"]["errors"]["issuetype"].is_string());
     // All failed -> 400 with the same shape.
     let (st, v) = s
-        .post("alice", "/rest/api/3/issue/bulk", json!({"issueUpdates": [json!({"fields": {}})]}))
+        .post(
+            "alice",
+            "/rest/api/3/issue/bulk",
+            json!({"issueUpdates": [json!({"fields": {}})]}),
+        )
         .await;
     assert_eq!(st, 400);
     assert_eq!(v["errors"][0]["failedElementNumber"], 0);
     // More than 50.
     let many: Vec<Value> = (0..51).map(ok).collect();
-    let (st, v) = s.post("alice", "/rest/api/3/issue/bulk", json!({"issueUpdates": many})).await;
+    let (st, v) = s
+        .post(
+            "alice",
+            "/rest/api/3/issue/bulk",
+            json!({"issueUpdates": many}),
+        )
+        .await;
     assert_eq!(st, 400);
     assert!(v["errorMessages"][0].is_string());
 }
@@ -242,13 +365,21 @@ async fn bulk_create_is_non_transactional() {
 #[tokio::test]
 async fn search_jql_paging_fields_and_errors() {
     let s = cloud().await;
-    let (st, v) = s.get("alice", "/rest/api/3/search/jql?jql=project%20%3D%20WEB%20ORDER%20BY%20key%20ASC&maxResults=5").await;
+    let (st, v) = s
+        .get(
+            "alice",
+            "/rest/api/3/search/jql?jql=project%20%3D%20WEB%20ORDER%20BY%20key%20ASC&maxResults=5",
+        )
+        .await;
     assert_eq!(st, 200);
     let first = v["issues"].as_array().unwrap();
     assert_eq!(first.len(), 5);
     assert!(first[0].get("fields").is_none(), "only ids without fields");
     assert!(first[0]["id"].is_string());
-    let mut seen: Vec<String> = first.iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+    let mut seen: Vec<String> = first
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
     let mut token = v["nextPageToken"].as_str().map(str::to_string);
     while let Some(t) = token {
         let (st, v) = s
@@ -264,17 +395,40 @@ async fn search_jql_paging_fields_and_errors() {
             assert_eq!(v["isLast"], true);
         }
     }
-    let (_, listed) = s.control(Method::GET, "/_sim/issues?project=WEB", None).await;
+    let (_, listed) = s
+        .control(Method::GET, "/_sim/issues?project=WEB", None)
+        .await;
     assert_eq!(seen.len(), listed.as_array().unwrap().len());
     // Unbounded and malformed queries.
-    let (st, e) = s.post("alice", "/rest/api/3/search/jql", json!({"jql": "ORDER BY key DESC"})).await;
+    let (st, e) = s
+        .post(
+            "alice",
+            "/rest/api/3/search/jql",
+            json!({"jql": "ORDER BY key DESC"}),
+        )
+        .await;
     assert_eq!(st, 400);
-    assert!(e["errorMessages"][0].as_str().unwrap().contains("Unbounded"));
-    let (st, e) = s.post("alice", "/rest/api/3/search/jql", json!({"jql": "project = WEB AND"})).await;
+    assert!(e["errorMessages"][0]
+        .as_str()
+        .unwrap()
+        .contains("Unbounded"));
+    let (st, e) = s
+        .post(
+            "alice",
+            "/rest/api/3/search/jql",
+            json!({"jql": "project = WEB AND"}),
+        )
+        .await;
     assert_eq!(st, 400);
-    assert!(e["errorMessages"][0].as_str().unwrap().contains("Error in the JQL Query"));
+    assert!(e["errorMessages"][0]
+        .as_str()
+        .unwrap()
+        .contains("Error in the JQL Query"));
     // Old search is gone on Cloud.
     let (st, e) = s.get("alice", "/rest/api/3/search?jql=project%3DWEB").await;
     assert_eq!(st, 410);
-    assert!(e["errorMessages"][0].as_str().unwrap().contains("/rest/api/3/search/jql"));
+    assert!(e["errorMessages"][0]
+        .as_str()
+        .unwrap()
+        .contains("/rest/api/3/search/jql"));
 }

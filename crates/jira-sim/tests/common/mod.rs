@@ -36,24 +36,47 @@ impl Sim {
     }
 
     /// A request authenticated as a scenario user (basic email:token on Cloud, PAT on DC).
-    pub fn req(&self, as_user: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub fn req(
+        &self,
+        as_user: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         let u = self.user(as_user);
         let rb = self.http.request(method, self.h.url(path));
         if self.scenario["flavor"] == "dc" {
             rb.bearer_auth(u["pat"].as_str().unwrap())
         } else {
-            rb.basic_auth(u["email"].as_str().unwrap(), Some(u["api_token"].as_str().unwrap()))
+            rb.basic_auth(
+                u["email"].as_str().unwrap(),
+                Some(u["api_token"].as_str().unwrap()),
+            )
         }
     }
 
     pub async fn get(&self, as_user: &str, path: &str) -> (u16, Value) {
-        let r = self.req(as_user, reqwest::Method::GET, path).send().await.unwrap();
+        let r = self
+            .req(as_user, reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn send(&self, as_user: &str, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-        let r = self.req(as_user, method, path).json(&body).send().await.unwrap();
+    pub async fn send(
+        &self,
+        as_user: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let r = self
+            .req(as_user, method, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
@@ -66,7 +89,12 @@ impl Sim {
         self.send(as_user, reqwest::Method::PUT, path, body).await
     }
 
-    pub async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn control(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut rb = self.http.request(method, self.h.url(path));
         if let Some(b) = body {
             rb = rb.json(&b);
