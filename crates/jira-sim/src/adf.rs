@@ -4,18 +4,56 @@
 use serde_json::{json, Map, Value};
 
 const BLOCK: &[&str] = &[
-    "paragraph", "heading", "bulletList", "orderedList", "codeBlock", "blockquote", "rule",
-    "panel", "table", "mediaSingle", "mediaGroup", "expand", "taskList", "decisionList",
-    "blockCard", "embedCard", "layoutSection", "extension", "bodiedExtension", "multiBodiedExtension",
+    "paragraph",
+    "heading",
+    "bulletList",
+    "orderedList",
+    "codeBlock",
+    "blockquote",
+    "rule",
+    "panel",
+    "table",
+    "mediaSingle",
+    "mediaGroup",
+    "expand",
+    "taskList",
+    "decisionList",
+    "blockCard",
+    "embedCard",
+    "layoutSection",
+    "extension",
+    "bodiedExtension",
+    "multiBodiedExtension",
 ];
 const INLINE: &[&str] = &[
-    "text", "hardBreak", "mention", "emoji", "inlineCard", "status", "date", "placeholder",
-    "inlineExtension", "mediaInline",
+    "text",
+    "hardBreak",
+    "mention",
+    "emoji",
+    "inlineCard",
+    "status",
+    "date",
+    "placeholder",
+    "inlineExtension",
+    "mediaInline",
 ];
 const MARKS: &[&str] = &[
-    "strong", "em", "strike", "underline", "code", "link", "subsup", "textColor",
-    "backgroundColor", "annotation", "alignment", "indentation", "breakout", "border",
-    "dataConsumer", "fragment",
+    "strong",
+    "em",
+    "strike",
+    "underline",
+    "code",
+    "link",
+    "subsup",
+    "textColor",
+    "backgroundColor",
+    "annotation",
+    "alignment",
+    "indentation",
+    "breakout",
+    "border",
+    "dataConsumer",
+    "fragment",
 ];
 
 /// Checks that `v` is a valid ADF document. `Err` names the first problem found.
@@ -75,7 +113,10 @@ fn marks(o: &Map<String, Value>, ty: &str) -> Result<(), String> {
     let mut names = vec![];
     for mk in arr {
         let mo = mk.as_object().ok_or("mark must be an object")?;
-        let name = mo.get("type").and_then(Value::as_str).ok_or("mark.type is required")?;
+        let name = mo
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or("mark.type is required")?;
         if !MARKS.contains(&name) {
             return Err(format!("unknown mark '{name}'"));
         }
@@ -86,7 +127,11 @@ fn marks(o: &Map<String, Value>, ty: &str) -> Result<(), String> {
         }
         let a = attrs(mo);
         match name {
-            "link" if a.and_then(|a| a.get("href")).and_then(Value::as_str).is_none() => {
+            "link"
+                if a.and_then(|a| a.get("href"))
+                    .and_then(Value::as_str)
+                    .is_none() =>
+            {
                 return Err("link mark needs attrs.href".into())
             }
             "subsup"
@@ -98,7 +143,9 @@ fn marks(o: &Map<String, Value>, ty: &str) -> Result<(), String> {
                 return Err("subsup mark needs attrs.type sub|sup".into())
             }
             "textColor" | "backgroundColor"
-                if a.and_then(|a| a.get("color")).and_then(Value::as_str).is_none() =>
+                if a.and_then(|a| a.get("color"))
+                    .and_then(Value::as_str)
+                    .is_none() =>
             {
                 return Err(format!("{name} mark needs attrs.color"))
             }
@@ -118,16 +165,45 @@ fn marks(o: &Map<String, Value>, ty: &str) -> Result<(), String> {
 }
 
 const LIST_ITEM_CONTENT: &[&str] = &[
-    "paragraph", "bulletList", "orderedList", "taskList", "codeBlock", "mediaSingle", "extension",
+    "paragraph",
+    "bulletList",
+    "orderedList",
+    "taskList",
+    "codeBlock",
+    "mediaSingle",
+    "extension",
 ];
 const CELL_CONTENT: &[&str] = &[
-    "paragraph", "heading", "bulletList", "orderedList", "taskList", "codeBlock", "blockquote",
-    "panel", "rule", "mediaSingle", "mediaGroup", "decisionList", "nestedExpand", "blockCard",
-    "embedCard", "extension",
+    "paragraph",
+    "heading",
+    "bulletList",
+    "orderedList",
+    "taskList",
+    "codeBlock",
+    "blockquote",
+    "panel",
+    "rule",
+    "mediaSingle",
+    "mediaGroup",
+    "decisionList",
+    "nestedExpand",
+    "blockCard",
+    "embedCard",
+    "extension",
 ];
 const PANEL_CONTENT: &[&str] = &[
-    "paragraph", "heading", "bulletList", "orderedList", "blockCard", "mediaGroup", "mediaSingle",
-    "codeBlock", "taskList", "rule", "decisionList", "extension",
+    "paragraph",
+    "heading",
+    "bulletList",
+    "orderedList",
+    "blockCard",
+    "mediaGroup",
+    "mediaSingle",
+    "codeBlock",
+    "taskList",
+    "rule",
+    "decisionList",
+    "extension",
 ];
 
 fn node(n: &Value, parent: &str) -> Result<(), String> {
@@ -152,7 +228,10 @@ fn node(n: &Value, parent: &str) -> Result<(), String> {
     let sattr = |k: &str| a.and_then(|a| a.get(k)).and_then(Value::as_str);
     match ty {
         "text" => {
-            let t = o.get("text").and_then(Value::as_str).ok_or("text node needs 'text'")?;
+            let t = o
+                .get("text")
+                .and_then(Value::as_str)
+                .ok_or("text node needs 'text'")?;
             if t.is_empty() {
                 return Err("text must not be empty".into());
             }
@@ -185,7 +264,9 @@ fn node(n: &Value, parent: &str) -> Result<(), String> {
                 if c.get("type").and_then(Value::as_str) != Some("text") {
                     return Err("codeBlock may only contain text".into());
                 }
-                if c.get("marks").is_some_and(|m| m.as_array().is_some_and(|a| !a.is_empty())) {
+                if c.get("marks")
+                    .is_some_and(|m| m.as_array().is_some_and(|a| !a.is_empty()))
+                {
                     return Err("text in codeBlock cannot have marks".into());
                 }
                 node(c, ty)?;
@@ -196,7 +277,14 @@ fn node(n: &Value, parent: &str) -> Result<(), String> {
             o,
             ty,
             1,
-            &["paragraph", "bulletList", "orderedList", "codeBlock", "mediaGroup", "mediaSingle"],
+            &[
+                "paragraph",
+                "bulletList",
+                "orderedList",
+                "codeBlock",
+                "mediaGroup",
+                "mediaSingle",
+            ],
         ),
         "rule" => {
             if o.contains_key("content") {
@@ -227,7 +315,9 @@ fn node(n: &Value, parent: &str) -> Result<(), String> {
         }
         "caption" => each(o, ty, 0, INLINE),
         "hardBreak" => Ok(()),
-        "mention" => sattr("id").map(|_| ()).ok_or("mention needs attrs.id".into()),
+        "mention" => sattr("id")
+            .map(|_| ())
+            .ok_or("mention needs attrs.id".into()),
         "emoji" => sattr("shortName")
             .map(|_| ())
             .ok_or("emoji needs attrs.shortName".into()),
@@ -246,12 +336,16 @@ fn node(n: &Value, parent: &str) -> Result<(), String> {
         "date" => sattr("timestamp")
             .map(|_| ())
             .ok_or("date needs attrs.timestamp".into()),
-        "placeholder" => sattr("text").map(|_| ()).ok_or("placeholder needs attrs.text".into()),
+        "placeholder" => sattr("text")
+            .map(|_| ())
+            .ok_or("placeholder needs attrs.text".into()),
         "layoutSection" => each(o, ty, 1, &["layoutColumn"]),
         "layoutColumn" => each(o, ty, 1, CELL_CONTENT),
         "extension" | "inlineExtension" | "bodiedExtension" | "multiBodiedExtension" => {
             if sattr("extensionKey").is_none() || sattr("extensionType").is_none() {
-                return Err(format!("{ty} needs attrs.extensionKey and attrs.extensionType"));
+                return Err(format!(
+                    "{ty} needs attrs.extensionKey and attrs.extensionType"
+                ));
             }
             Ok(())
         }

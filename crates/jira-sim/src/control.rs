@@ -186,9 +186,17 @@ async fn scenario(State(sim): State<S>) -> Response {
 }
 
 async fn stats(State(sim): State<S>) -> Response {
-    let names: Vec<String> = sim.world.lock().sites.iter().map(|s| s.slug.clone()).collect();
+    let names: Vec<String> = sim
+        .world
+        .lock()
+        .sites
+        .iter()
+        .map(|s| s.slug.clone())
+        .collect();
     let mut v = sim.pacing.stats_json(&names);
-    v["oauth"] = sim.ext.stats_json();
+    let ext = sim.ext.stats_json();
+    v["oauth"] = ext["oauth"].clone();
+    v["webhooks"] = ext["webhooks"].clone();
     ok_json(200, v)
 }
 
@@ -203,7 +211,10 @@ async fn reset(State(sim): State<S>) -> Response {
 }
 
 async fn get_pacing(State(sim): State<S>) -> Response {
-    ok_json(200, serde_json::to_value(sim.pacing.pacing()).unwrap_or(Value::Null))
+    ok_json(
+        200,
+        serde_json::to_value(sim.pacing.pacing()).unwrap_or(Value::Null),
+    )
 }
 
 async fn put_pacing(State(sim): State<S>, body: Bytes) -> Response {
@@ -217,7 +228,10 @@ async fn put_pacing(State(sim): State<S>, body: Bytes) -> Response {
 }
 
 async fn get_faults(State(sim): State<S>) -> Response {
-    ok_json(200, serde_json::to_value(sim.pacing.faults()).unwrap_or(Value::Null))
+    ok_json(
+        200,
+        serde_json::to_value(sim.pacing.faults()).unwrap_or(Value::Null),
+    )
 }
 
 async fn put_faults(State(sim): State<S>, body: Bytes) -> Response {
@@ -232,11 +246,19 @@ async fn put_faults(State(sim): State<S>, body: Bytes) -> Response {
 
 /// A call acting as a scenario user (`as`: account id, username or e-mail; default the
 /// first administrator). `api` 2 renders and accepts v2 (string) rich text.
-fn act_call(sim: &Sim, who: Option<&str>, api: Option<u64>, site: usize, q: Query) -> Result<Call, Response> {
+fn act_call(
+    sim: &Sim,
+    who: Option<&str>,
+    api: Option<u64>,
+    site: usize,
+    q: Query,
+) -> Result<Call, Response> {
     let w = sim.world.lock();
     let user = match who {
         Some(who) => w.users.iter().find(|u| {
-            u.account_id == who || u.name.eq_ignore_ascii_case(who) || u.email.eq_ignore_ascii_case(who)
+            u.account_id == who
+                || u.name.eq_ignore_ascii_case(who)
+                || u.email.eq_ignore_ascii_case(who)
         }),
         None => w.users.iter().find(|u| u.admin),
     };
@@ -266,7 +288,11 @@ fn site_of_key(sim: &Sim, key: &str) -> usize {
 }
 
 fn body_call(sim: &Sim, key: &str, body: &Bytes) -> Result<(Call, Value), Response> {
-    let b = if body.is_empty() { json!({}) } else { json_body(body)? };
+    let b = if body.is_empty() {
+        json!({})
+    } else {
+        json_body(body)?
+    };
     let call = act_call(
         sim,
         b.get("as").and_then(Value::as_str),
@@ -278,10 +304,19 @@ fn body_call(sim: &Sim, key: &str, body: &Bytes) -> Result<(Call, Value), Respon
 }
 
 fn admin_call(sim: &Sim, site: usize, q: &Query) -> Result<Call, Response> {
-    act_call(sim, q.get("as"), q.get("api").and_then(|a| a.parse().ok()), site, Query::default())
+    act_call(
+        sim,
+        q.get("as"),
+        q.get("api").and_then(|a| a.parse().ok()),
+        site,
+        Query::default(),
+    )
 }
 
-async fn list_issues(State(sim): State<S>, axum::extract::RawQuery(q): axum::extract::RawQuery) -> Response {
+async fn list_issues(
+    State(sim): State<S>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Response {
     let q = Query::parse(q.as_deref());
     let project = q.get("project").map(str::to_uppercase);
     let w = sim.world.lock();
@@ -289,9 +324,10 @@ async fn list_issues(State(sim): State<S>, axum::extract::RawQuery(q): axum::ext
         .issues
         .values()
         .filter(|i| {
-            project
-                .as_ref()
-                .is_none_or(|p| w.project(i.project_id).is_some_and(|pr| pr.key == *p || pr.id.to_string() == *p))
+            project.as_ref().is_none_or(|p| {
+                w.project(i.project_id)
+                    .is_some_and(|pr| pr.key == *p || pr.id.to_string() == *p)
+            })
         })
         .map(|i| {
             json!({
@@ -318,7 +354,11 @@ async fn list_issues(State(sim): State<S>, axum::extract::RawQuery(q): axum::ext
     ok_json(200, Value::Array(list))
 }
 
-async fn get_issue(State(sim): State<S>, Path(key): Path<String>, axum::extract::RawQuery(q): axum::extract::RawQuery) -> Response {
+async fn get_issue(
+    State(sim): State<S>,
+    Path(key): Path<String>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Response {
     let q = Query::parse(q.as_deref());
     let site = site_of_key(&sim, &key);
     let call = match admin_call(&sim, site, &q) {
@@ -376,16 +416,31 @@ async fn act_transition(State(sim): State<S>, Path(key): Path<String>, body: Byt
     // `{"to": "Done"}`: pick the transition leading to that status (name or id).
     if let Some(to) = b.get("to").and_then(Value::as_str).map(str::to_string) {
         let w = sim.world.lock();
-        let found = w.find_issue(call.site, &key).and_then(|id| w.issues.get(&id)).and_then(|i| {
-            let p = w.project(i.project_id)?;
-            issues::available(p, &i.status).into_iter().find(|(_, _, target)| {
-                *target == to || w.status(target).is_some_and(|s| s.name.eq_ignore_ascii_case(&to))
-            })
-        });
+        let found = w
+            .find_issue(call.site, &key)
+            .and_then(|id| w.issues.get(&id))
+            .and_then(|i| {
+                let p = w.project(i.project_id)?;
+                issues::available(p, &i.status)
+                    .into_iter()
+                    .find(|(_, _, target)| {
+                        *target == to
+                            || w.status(target)
+                                .is_some_and(|s| s.name.eq_ignore_ascii_case(&to))
+                    })
+            });
         drop(w);
         match found {
             Some((tid, _, _)) => b["transition"] = json!({"id": tid}),
-            None => return jerr(400, &[&format!("No transition leads to '{to}' from the current status.")], &[]),
+            None => {
+                return jerr(
+                    400,
+                    &[&format!(
+                        "No transition leads to '{to}' from the current status."
+                    )],
+                    &[],
+                )
+            }
         }
     }
     match issues::transition_issue(&sim, &call, &key, &b) {
@@ -416,7 +471,11 @@ async fn act_worklog_add(State(sim): State<S>, Path(key): Path<String>, body: By
     }
 }
 
-async fn act_worklog_update(State(sim): State<S>, Path((key, id)): Path<(String, String)>, body: Bytes) -> Response {
+async fn act_worklog_update(
+    State(sim): State<S>,
+    Path((key, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     let (call, b) = match body_call(&sim, &key, &body) {
         Ok(x) => x,
         Err(r) => return r,
@@ -427,7 +486,11 @@ async fn act_worklog_update(State(sim): State<S>, Path((key, id)): Path<(String,
     }
 }
 
-async fn act_worklog_delete(State(sim): State<S>, Path((key, id)): Path<(String, String)>, axum::extract::RawQuery(q): axum::extract::RawQuery) -> Response {
+async fn act_worklog_delete(
+    State(sim): State<S>,
+    Path((key, id)): Path<(String, String)>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Response {
     let q = Query::parse(q.as_deref());
     let call = match admin_call(&sim, site_of_key(&sim, &key), &q) {
         Ok(c) => c,
@@ -439,7 +502,11 @@ async fn act_worklog_delete(State(sim): State<S>, Path((key, id)): Path<(String,
     }
 }
 
-async fn act_delete(State(sim): State<S>, Path(key): Path<String>, axum::extract::RawQuery(q): axum::extract::RawQuery) -> Response {
+async fn act_delete(
+    State(sim): State<S>,
+    Path(key): Path<String>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Response {
     let q = Query::parse(q.as_deref());
     let call = match admin_call(&sim, site_of_key(&sim, &key), &q) {
         Ok(c) => c,
@@ -463,7 +530,13 @@ async fn set_times(State(sim): State<S>, Path(key): Path<String>, body: Bytes) -
             None => Ok(None),
             Some(s) => DateTime::parse_from_rfc3339(s)
                 .map(|d| Some(d.with_timezone(&Utc)))
-                .map_err(|_| jerr(400, &[&format!("'{k}' must be an RFC 3339 date-time.")], &[])),
+                .map_err(|_| {
+                    jerr(
+                        400,
+                        &[&format!("'{k}' must be an RFC 3339 date-time.")],
+                        &[],
+                    )
+                }),
         }
     };
     let (created, updated) = match (parse("created"), parse("updated")) {

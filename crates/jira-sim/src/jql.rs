@@ -45,7 +45,11 @@ struct Lexed {
 }
 
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | ':' | '/' | '*' | '+' | '$' | '[' | ']')
+    c.is_alphanumeric()
+        || matches!(
+            c,
+            '_' | '-' | '.' | '@' | ':' | '/' | '*' | '+' | '$' | '[' | ']'
+        )
 }
 
 fn lex(s: &str) -> Result<Vec<Lexed>, JqlError> {
@@ -310,7 +314,13 @@ impl Parser {
 
     fn clause(&mut self) -> Result<Expr, JqlError> {
         let field = match self.peek() {
-            Some(Tok::Word(w)) if !["AND", "OR", "ORDER"].iter().any(|k| w.eq_ignore_ascii_case(k)) => w.clone(),
+            Some(Tok::Word(w))
+                if !["AND", "OR", "ORDER"]
+                    .iter()
+                    .any(|k| w.eq_ignore_ascii_case(k)) =>
+            {
+                w.clone()
+            }
             Some(Tok::Str(s)) => s.clone(),
             _ => return Err(self.err_expect("a field name")),
         };
@@ -601,7 +611,9 @@ impl Compiled {
 }
 
 fn unknown_value(v: &str, field: &str) -> JqlError {
-    JqlError(format!("The value '{v}' does not exist for the field '{field}'."))
+    JqlError(format!(
+        "The value '{v}' does not exist for the field '{field}'."
+    ))
 }
 
 fn op_unsupported(op: &str, field: &str) -> JqlError {
@@ -684,11 +696,7 @@ fn parse_date(cat: &Catalog, o: &Operand, field: &str) -> Result<DateTime<Utc>, 
                 "endofday" => today
                     .and_hms_milli_opt(23, 59, 59, 999)
                     .and_then(|d| local(cat.tz, d)),
-                _ => {
-                    return Err(JqlError(format!(
-                        "Unable to find JQL function '{name}()'."
-                    )))
-                }
+                _ => return Err(JqlError(format!("Unable to find JQL function '{name}()'."))),
             };
             at.map(|a| a + offset).ok_or_else(|| bad(name))
         }
@@ -724,9 +732,7 @@ fn resolve_user(cat: &Catalog, o: &Operand, field: &str) -> Result<String, JqlEr
         Operand::Func(name, _) if name.eq_ignore_ascii_case("currentUser") => {
             Ok(cat.current_user.clone())
         }
-        Operand::Func(name, _) => Err(JqlError(format!(
-            "Unable to find JQL function '{name}()'."
-        ))),
+        Operand::Func(name, _) => Err(JqlError(format!("Unable to find JQL function '{name}()'."))),
         Operand::Value(v) | Operand::Quoted(v) => cat
             .users
             .iter()
@@ -744,9 +750,7 @@ fn resolve_user(cat: &Catalog, o: &Operand, field: &str) -> Result<String, JqlEr
 fn plain_value<'a>(o: &'a Operand, field: &str) -> Result<&'a str, JqlError> {
     match o {
         Operand::Value(v) | Operand::Quoted(v) => Ok(v),
-        Operand::Func(name, _) => Err(JqlError(format!(
-            "Unable to find JQL function '{name}()'."
-        ))),
+        Operand::Func(name, _) => Err(JqlError(format!("Unable to find JQL function '{name}()'."))),
         Operand::Empty => Ok(""),
         Operand::List(_) => Err(JqlError(format!(
             "The operator '=' does not accept a list for the field '{field}'."
@@ -928,7 +932,11 @@ fn compile_clause(cat: &Catalog, field: &str, op: &str, value: &Operand) -> Resu
                         });
                     }
                     let p = acc.unwrap_or(Pred::DateEmpty(true));
-                    return Ok(if op == "not in" { Pred::Not(Box::new(p)) } else { p });
+                    return Ok(if op == "not in" {
+                        Pred::Not(Box::new(p))
+                    } else {
+                        p
+                    });
                 }
                 _ => return Err(op_unsupported(op, field)),
             };
@@ -942,8 +950,14 @@ fn compile_clause(cat: &Catalog, field: &str, op: &str, value: &Operand) -> Resu
 
 fn compile_expr(cat: &Catalog, e: &Expr) -> Result<Pred, JqlError> {
     Ok(match e {
-        Expr::And(a, b) => Pred::And(Box::new(compile_expr(cat, a)?), Box::new(compile_expr(cat, b)?)),
-        Expr::Or(a, b) => Pred::Or(Box::new(compile_expr(cat, a)?), Box::new(compile_expr(cat, b)?)),
+        Expr::And(a, b) => Pred::And(
+            Box::new(compile_expr(cat, a)?),
+            Box::new(compile_expr(cat, b)?),
+        ),
+        Expr::Or(a, b) => Pred::Or(
+            Box::new(compile_expr(cat, a)?),
+            Box::new(compile_expr(cat, b)?),
+        ),
         Expr::Not(a) => Pred::Not(Box::new(compile_expr(cat, a)?)),
         Expr::Clause { field, op, value } => compile_clause(cat, field, op, value)?,
     })
@@ -952,7 +966,11 @@ fn compile_expr(cat: &Catalog, e: &Expr) -> Result<Pred, JqlError> {
 /// Parses and resolves a query against a catalog.
 pub fn compile(jql: &str, cat: &Catalog) -> Result<Compiled, JqlError> {
     let q = parse(jql)?;
-    let pred = q.filter.as_ref().map(|e| compile_expr(cat, e)).transpose()?;
+    let pred = q
+        .filter
+        .as_ref()
+        .map(|e| compile_expr(cat, e))
+        .transpose()?;
     if q.order.len() > 7 {
         return Err(JqlError(
             "The ORDER BY clause may contain at most 7 fields.".into(),
@@ -1071,7 +1089,11 @@ fn eval(p: &Pred, d: &Doc) -> bool {
                 SetField::Parent => single(d.parent_id.as_ref()),
                 SetField::EpicLink => single(d.epic_link_id.as_ref()),
                 SetField::Resolution => {
-                    let v = if d.category == 3 { "done".to_string() } else { String::new() };
+                    let v = if d.category == 3 {
+                        "done".to_string()
+                    } else {
+                        String::new()
+                    };
                     let hit = ids.contains(&v);
                     if *negate {
                         !hit
@@ -1125,14 +1147,23 @@ mod tests {
             tz,
             now: Utc.with_ymd_and_hms(2026, 1, 2, 12, 0, 0).unwrap(),
             data_center: false,
-            projects: vec![("10000".into(), "WEB".into()), ("10001".into(), "OPS".into())],
+            projects: vec![
+                ("10000".into(), "WEB".into()),
+                ("10001".into(), "OPS".into()),
+            ],
             statuses: vec![
                 ("10000".into(), "To Do".into(), 2),
                 ("3".into(), "In Progress".into(), 4),
                 ("10002".into(), "Done".into(), 3),
             ],
-            issue_types: vec![("10001".into(), "Story".into()), ("10003".into(), "Bug".into())],
-            priorities: vec![("1".into(), "Highest".into(), 1), ("3".into(), "Medium".into(), 3)],
+            issue_types: vec![
+                ("10001".into(), "Story".into()),
+                ("10003".into(), "Bug".into()),
+            ],
+            priorities: vec![
+                ("1".into(), "Highest".into(), 1),
+                ("3".into(), "Medium".into(), 3),
+            ],
             users: vec![
                 ("acc-a".into(), "alice".into(), "alice@example.com".into()),
                 ("acc-b".into(), "bob".into(), "bob@example.com".into()),
@@ -1217,16 +1248,26 @@ mod tests {
 
     #[test]
     fn project_and_in() {
-        assert_eq!(keys("project = WEB ORDER BY key ASC", &utc()), ["WEB-1", "WEB-2"]);
-        assert_eq!(keys("project in (OPS, 10000) ORDER BY key ASC", &utc()), ["OPS-1", "WEB-1", "WEB-2"]);
+        assert_eq!(
+            keys("project = WEB ORDER BY key ASC", &utc()),
+            ["WEB-1", "WEB-2"]
+        );
+        assert_eq!(
+            keys("project in (OPS, 10000) ORDER BY key ASC", &utc()),
+            ["OPS-1", "WEB-1", "WEB-2"]
+        );
         assert_eq!(keys("project != WEB", &utc()), ["OPS-1"]);
-        assert!(err("project = NOPE").contains("The value 'NOPE' does not exist for the field 'project'"));
+        assert!(err("project = NOPE")
+            .contains("The value 'NOPE' does not exist for the field 'project'"));
     }
 
     #[test]
     fn key_issuekey() {
         assert_eq!(keys("key = WEB-2", &utc()), ["WEB-2"]);
-        assert_eq!(keys("issuekey in (web-1, OPS-1) ORDER BY key DESC", &utc()), ["WEB-1", "OPS-1"]);
+        assert_eq!(
+            keys("issuekey in (web-1, OPS-1) ORDER BY key DESC", &utc()),
+            ["WEB-1", "OPS-1"]
+        );
         assert!(keys("key = WEB-99", &utc()).is_empty());
         assert!(err("key = notakey").contains("is invalid"));
     }
@@ -1234,7 +1275,10 @@ mod tests {
     #[test]
     fn status_and_category() {
         assert_eq!(keys("status = \"In Progress\"", &utc()), ["WEB-2"]);
-        assert_eq!(keys("statusCategory != Done ORDER BY key", &utc()), ["WEB-1", "WEB-2"]);
+        assert_eq!(
+            keys("statusCategory != Done ORDER BY key", &utc()),
+            ["WEB-1", "WEB-2"]
+        );
         assert_eq!(keys("statusCategory = \"To Do\"", &utc()), ["WEB-1"]);
         assert!(err("status = Bogus").contains("does not exist for the field 'status'"));
     }
@@ -1242,33 +1286,54 @@ mod tests {
     #[test]
     fn users_current_user_and_empty() {
         assert_eq!(keys("assignee = currentUser()", &utc()), ["WEB-1"]);
-        assert_eq!(keys("assignee = currentUser()", &cat("acc-b", chrono_tz::UTC)), ["OPS-1"]);
+        assert_eq!(
+            keys("assignee = currentUser()", &cat("acc-b", chrono_tz::UTC)),
+            ["OPS-1"]
+        );
         assert_eq!(keys("assignee is EMPTY", &utc()), ["WEB-2"]);
         assert_eq!(keys("assignee = EMPTY", &utc()), ["WEB-2"]);
-        assert_eq!(keys("assignee is not empty ORDER BY key", &utc()), ["OPS-1", "WEB-1"]);
+        assert_eq!(
+            keys("assignee is not empty ORDER BY key", &utc()),
+            ["OPS-1", "WEB-1"]
+        );
         assert_eq!(keys("reporter = \"bob@example.com\"", &utc()), ["WEB-1"]);
-        assert_eq!(keys("assignee in (acc-b, currentUser()) ORDER BY key", &utc()), ["OPS-1", "WEB-1"]);
+        assert_eq!(
+            keys("assignee in (acc-b, currentUser()) ORDER BY key", &utc()),
+            ["OPS-1", "WEB-1"]
+        );
         assert!(err("assignee = nobody").contains("does not exist for the field 'assignee'"));
     }
 
     #[test]
     fn text_search() {
         assert_eq!(keys("summary ~ checkout", &utc()), ["WEB-1"]);
-        assert_eq!(keys("text ~ checkout ORDER BY key", &utc()), ["OPS-1", "WEB-1"]);
+        assert_eq!(
+            keys("text ~ checkout ORDER BY key", &utc()),
+            ["OPS-1", "WEB-1"]
+        );
         assert_eq!(keys("summary ~ \"log*\"", &utc()), ["WEB-2"]);
         assert_eq!(keys("summary ~ \"fail\"", &utc()), ["WEB-2"]);
         assert_eq!(keys("summary ~ \"\\\"flow broken\\\"\"", &utc()), ["WEB-1"]);
         assert!(keys("summary ~ \"\\\"broken flow\\\"\"", &utc()).is_empty());
-        assert_eq!(keys("summary !~ checkout ORDER BY key", &utc()), ["OPS-1", "WEB-2"]);
+        assert_eq!(
+            keys("summary !~ checkout ORDER BY key", &utc()),
+            ["OPS-1", "WEB-2"]
+        );
         assert!(err("summary = x").contains("operator '=' is not supported"));
     }
 
     #[test]
     fn labels_issuetype_parent_priority() {
         assert_eq!(keys("labels = customer", &utc()), ["WEB-1"]);
-        assert_eq!(keys("labels is EMPTY ORDER BY key", &utc()), ["OPS-1", "WEB-2"]);
+        assert_eq!(
+            keys("labels is EMPTY ORDER BY key", &utc()),
+            ["OPS-1", "WEB-2"]
+        );
         assert_eq!(keys("issuetype = Bug", &utc()), ["WEB-2"]);
-        assert_eq!(keys("type in (Story) ORDER BY key", &utc()), ["OPS-1", "WEB-1"]);
+        assert_eq!(
+            keys("type in (Story) ORDER BY key", &utc()),
+            ["OPS-1", "WEB-1"]
+        );
         assert_eq!(keys("parent = WEB-1", &utc()), ["WEB-2"]);
         assert_eq!(keys("priority = Highest", &utc()), ["WEB-2"]);
     }
@@ -1276,34 +1341,65 @@ mod tests {
     #[test]
     fn boolean_logic_and_parentheses() {
         assert_eq!(
-            keys("project = WEB AND (status = \"To Do\" OR assignee is EMPTY) ORDER BY key", &utc()),
+            keys(
+                "project = WEB AND (status = \"To Do\" OR assignee is EMPTY) ORDER BY key",
+                &utc()
+            ),
             ["WEB-1", "WEB-2"]
         );
         assert_eq!(keys("NOT project = WEB", &utc()), ["OPS-1"]);
-        assert_eq!(keys("project = WEB and not status = \"To Do\"", &utc()), ["WEB-2"]);
-        assert_eq!(keys("project = OPS OR key = WEB-2 ORDER BY key", &utc()), ["OPS-1", "WEB-2"]);
+        assert_eq!(
+            keys("project = WEB and not status = \"To Do\"", &utc()),
+            ["WEB-2"]
+        );
+        assert_eq!(
+            keys("project = OPS OR key = WEB-2 ORDER BY key", &utc()),
+            ["OPS-1", "WEB-2"]
+        );
     }
 
     #[test]
     fn order_by() {
-        assert_eq!(keys("project in (WEB, OPS) ORDER BY created DESC", &utc()), ["OPS-1", "WEB-2", "WEB-1"]);
-        assert_eq!(keys("project in (WEB, OPS) ORDER BY updated ASC", &utc()), ["WEB-1", "WEB-2", "OPS-1"]);
-        assert_eq!(keys("project in (WEB, OPS) ORDER BY priority DESC, key ASC", &utc()), ["WEB-2", "OPS-1", "WEB-1"]);
-        assert_eq!(keys("project in (WEB, OPS) ORDER BY key", &utc()), ["OPS-1", "WEB-1", "WEB-2"]);
+        assert_eq!(
+            keys("project in (WEB, OPS) ORDER BY created DESC", &utc()),
+            ["OPS-1", "WEB-2", "WEB-1"]
+        );
+        assert_eq!(
+            keys("project in (WEB, OPS) ORDER BY updated ASC", &utc()),
+            ["WEB-1", "WEB-2", "OPS-1"]
+        );
+        assert_eq!(
+            keys(
+                "project in (WEB, OPS) ORDER BY priority DESC, key ASC",
+                &utc()
+            ),
+            ["WEB-2", "OPS-1", "WEB-1"]
+        );
+        assert_eq!(
+            keys("project in (WEB, OPS) ORDER BY key", &utc()),
+            ["OPS-1", "WEB-1", "WEB-2"]
+        );
         assert!(err("project = WEB ORDER BY sprint").contains("does not exist"));
     }
 
     #[test]
     fn dates_absolute_and_relative() {
-        assert_eq!(keys("created >= \"2026-01-01 09:00\" ORDER BY key", &utc()), ["OPS-1", "WEB-2"]);
+        assert_eq!(
+            keys("created >= \"2026-01-01 09:00\" ORDER BY key", &utc()),
+            ["OPS-1", "WEB-2"]
+        );
         assert_eq!(keys("created < \"2026/01/01 09:00\"", &utc()), ["WEB-1"]);
         assert_eq!(keys("updated > 2026-01-01 ORDER BY key", &utc()).len(), 3);
         // now = 2026-01-02 12:00 UTC; OPS-1 updated 13 h before.
         assert_eq!(keys("updated >= -14h", &utc()), ["OPS-1"]);
         assert_eq!(keys("updated >= \"-1d\" ORDER BY key", &utc()), ["OPS-1"]);
         assert_eq!(keys("updated >= -2d ORDER BY key", &utc()).len(), 3);
-        assert_eq!(keys("updated > startOfDay(-1d) ORDER BY key", &utc()).len(), 3);
-        assert!(err("created > \"yesterday\"").contains("Date value 'yesterday' for field 'created' is invalid"));
+        assert_eq!(
+            keys("updated > startOfDay(-1d) ORDER BY key", &utc()).len(),
+            3
+        );
+        assert!(err("created > \"yesterday\"")
+            .contains("Date value 'yesterday' for field 'created' is invalid"));
     }
 
     #[test]
@@ -1312,14 +1408,26 @@ mod tests {
         // UTC user: 10:00 UTC -> WEB-2 (10:30) and OPS-1 (23:00).
         assert_eq!(keys(jql, &utc()), ["OPS-1", "WEB-2"]);
         // Auckland (UTC+13 in January): 10:00 local = 21:00 UTC the day before -> all three.
-        assert_eq!(keys(jql, &cat("acc-a", chrono_tz::Pacific::Auckland)), ["OPS-1", "WEB-1", "WEB-2"]);
+        assert_eq!(
+            keys(jql, &cat("acc-a", chrono_tz::Pacific::Auckland)),
+            ["OPS-1", "WEB-1", "WEB-2"]
+        );
         // Honolulu (UTC-10): 10:00 local = 20:00 UTC -> only OPS-1.
-        assert_eq!(keys(jql, &cat("acc-a", chrono_tz::Pacific::Honolulu)), ["OPS-1"]);
+        assert_eq!(
+            keys(jql, &cat("acc-a", chrono_tz::Pacific::Honolulu)),
+            ["OPS-1"]
+        );
     }
 
     #[test]
     fn remote_link_function() {
-        assert_eq!(keys("issue in issuesWithRemoteLinksByGlobalId(\"system=x&id=1\")", &utc()), ["WEB-1"]);
+        assert_eq!(
+            keys(
+                "issue in issuesWithRemoteLinksByGlobalId(\"system=x&id=1\")",
+                &utc()
+            ),
+            ["WEB-1"]
+        );
     }
 
     #[test]

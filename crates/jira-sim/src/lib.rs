@@ -10,6 +10,9 @@
 //!
 //! See the crate README for routes, the control API and the scenario contents.
 
+// Handlers return ready Jira error responses as their `Err` side.
+#![allow(clippy::result_large_err)]
+
 pub mod adf;
 pub mod conformance;
 mod control;
@@ -51,6 +54,8 @@ pub struct SimConfig {
     pub record: Option<PathBuf>,
     pub pacing: Pacing,
     pub faults: Faults,
+    /// Extra redirect URIs registered for the simulator's OAuth app (exact match).
+    pub oauth_redirect_uris: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -63,6 +68,7 @@ impl Default for SimConfig {
             record: None,
             pacing: Pacing::default(),
             faults: Faults::default(),
+            oauth_redirect_uris: Vec::new(),
         }
     }
 }
@@ -120,7 +126,12 @@ impl Sim {
     }
 
     pub fn reset(&self) {
-        let fresh = scenario::build(&self.cfg.scenario, self.cfg.flavor, self.cfg.seed, Utc::now());
+        let fresh = scenario::build(
+            &self.cfg.scenario,
+            self.cfg.flavor,
+            self.cfg.seed,
+            Utc::now(),
+        );
         if let Some(w) = fresh {
             *self.world.lock() = w;
         }
@@ -191,10 +202,12 @@ pub async fn spawn(cfg: SimConfig) -> Result<SimHandle, SimError> {
         .port();
     let base_url = format!("http://127.0.0.1:{port}");
     let recorder = match &cfg.record {
-        Some(p) => Some(record::Recorder::open(p).map_err(|source| SimError::Record {
-            path: p.clone(),
-            source,
-        })?),
+        Some(p) => Some(
+            record::Recorder::open(p).map_err(|source| SimError::Record {
+                path: p.clone(),
+                source,
+            })?,
+        ),
         None => None,
     };
     let ext = ext::Ext::new(&cfg, &world, &base_url);
@@ -244,6 +257,9 @@ pub struct SimArgs {
     /// Added latency per request in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Extra OAuth redirect URI to register (repeatable).
+    #[arg(long = "oauth-redirect-uri")]
+    pub oauth_redirect_uris: Vec<String>,
 }
 
 impl SimArgs {
@@ -265,6 +281,7 @@ impl SimArgs {
                 ..Pacing::default()
             },
             faults: Faults::default(),
+            oauth_redirect_uris: self.oauth_redirect_uris.clone(),
         }
     }
 }

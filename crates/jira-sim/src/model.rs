@@ -161,7 +161,9 @@ impl FieldDef {
             CfKind::Number => "com.atlassian.jira.plugin.system.customfieldtypes:float",
             CfKind::Text => "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
             CfKind::Select(_) => "com.atlassian.jira.plugin.system.customfieldtypes:select",
-            CfKind::MultiSelect(_) => "com.atlassian.jira.plugin.system.customfieldtypes:multiselect",
+            CfKind::MultiSelect(_) => {
+                "com.atlassian.jira.plugin.system.customfieldtypes:multiselect"
+            }
             CfKind::User => "com.atlassian.jira.plugin.system.customfieldtypes:userpicker",
             CfKind::Date => "com.atlassian.jira.plugin.system.customfieldtypes:datepicker",
             CfKind::Cascading(_) => {

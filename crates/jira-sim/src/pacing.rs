@@ -305,10 +305,7 @@ impl PacingState {
             match r.fault {
                 FaultKind::Error => {
                     return (
-                        Pre::Reject(
-                            server_error(r.status.unwrap_or(503)),
-                            "error",
-                        ),
+                        Pre::Reject(server_error(r.status.unwrap_or(503)), "error"),
                         post,
                     )
                 }
@@ -318,8 +315,7 @@ impl PacingState {
                     post.unanswered = Some((UnansweredMode::Reset, 0));
                 }
                 FaultKind::UnansweredHold => {
-                    post.unanswered =
-                        Some((UnansweredMode::Hold, r.delay_ms.unwrap_or(30_000)));
+                    post.unanswered = Some((UnansweredMode::Hold, r.delay_ms.unwrap_or(30_000)));
                 }
                 FaultKind::RateLimit => {
                     let rate = i.pacing.rate.unwrap_or(10.0);
@@ -405,7 +401,10 @@ impl PacingState {
     fn limit_headers(&self, site: usize) -> Option<(u64, u64)> {
         let i = self.inner.lock();
         let rate = i.pacing.rate.filter(|r| *r > 0.0)?;
-        let remaining = i.buckets.get(&site).map(|b| b.tokens.floor().max(0.0) as u64)?;
+        let remaining = i
+            .buckets
+            .get(&site)
+            .map(|b| b.tokens.floor().max(0.0) as u64)?;
         Some((rate.round() as u64, remaining))
     }
 }
@@ -415,7 +414,10 @@ fn issue_of_path(path: &str) -> Option<String> {
     let rest = path.split("/issue/").nth(1)?;
     let first = rest.split('/').next()?;
     if first.is_empty()
-        || matches!(first, "bulk" | "bulkfetch" | "picker" | "createmeta" | "properties")
+        || matches!(
+            first,
+            "bulk" | "bulkfetch" | "picker" | "createmeta" | "properties"
+        )
     {
         return None;
     }
@@ -474,7 +476,10 @@ pub(crate) async fn middleware(State(sim): State<Arc<Sim>>, req: Request, next: 
         let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024)
             .await
             .unwrap_or_default();
-        (Some(bytes.clone()), Request::from_parts(parts, Body::from(bytes)))
+        (
+            Some(bytes.clone()),
+            Request::from_parts(parts, Body::from(bytes)),
+        )
     } else {
         (None, req)
     };

@@ -27,7 +27,11 @@ fn user(
         name.to_string()
     };
     User {
-        account_id: if dc { key.clone() } else { account_id.to_string() },
+        account_id: if dc {
+            key.clone()
+        } else {
+            account_id.to_string()
+        },
         name: name.to_string(),
         key,
         display_name: display.to_string(),
@@ -140,11 +144,39 @@ fn issue_types(prefix: u64, scope: Option<u64>) -> Vec<IssueType> {
         scope_project: scope,
     };
     vec![
-        t(0, "Epic", "A big user story that needs to be broken down.", false, 1, 10307),
-        t(1, "Story", "Functionality or a feature expressed as a user goal.", false, 0, 10315),
-        t(2, "Task", "A small, distinct piece of work.", false, 0, 10318),
+        t(
+            0,
+            "Epic",
+            "A big user story that needs to be broken down.",
+            false,
+            1,
+            10307,
+        ),
+        t(
+            1,
+            "Story",
+            "Functionality or a feature expressed as a user goal.",
+            false,
+            0,
+            10315,
+        ),
+        t(
+            2,
+            "Task",
+            "A small, distinct piece of work.",
+            false,
+            0,
+            10318,
+        ),
         t(3, "Bug", "A problem or error.", false, 0, 10303),
-        t(4, "Sub-task", "A small piece of work that's part of a larger task.", true, -1, 10316),
+        t(
+            4,
+            "Sub-task",
+            "A small piece of work that's part of a larger task.",
+            true,
+            -1,
+            10316,
+        ),
     ]
 }
 
@@ -256,12 +288,60 @@ pub fn build(name: &str, flavor: Flavor, seed: u64, now: DateTime<Utc>) -> Optio
         ]
     };
     let mut users = vec![
-        user("5b10ac8d82e05b22cc7d4e01", "alice", "Alice Adler", chrono_tz::Europe::Berlin, true, dc, 0),
-        user("5b10ac8d82e05b22cc7d4e02", "bob", "Bob Brown", chrono_tz::America::New_York, false, dc, 1),
-        user("5b10ac8d82e05b22cc7d4e03", "kiri", "Kiri Tane", chrono_tz::Pacific::Auckland, false, dc, 2),
-        user("5b10ac8d82e05b22cc7d4e04", "kai", "Kai Makoa", chrono_tz::Pacific::Honolulu, false, dc, 3),
-        user("5b10ac8d82e05b22cc7d4e05", "vera", "Vera Viewer", chrono_tz::UTC, false, dc, 4),
-        user("5b10ac8d82e05b22cc7d4e06", "olaf", "Olaf Gone", chrono_tz::Europe::Oslo, false, dc, 5),
+        user(
+            "5b10ac8d82e05b22cc7d4e01",
+            "alice",
+            "Alice Adler",
+            chrono_tz::Europe::Berlin,
+            true,
+            dc,
+            0,
+        ),
+        user(
+            "5b10ac8d82e05b22cc7d4e02",
+            "bob",
+            "Bob Brown",
+            chrono_tz::America::New_York,
+            false,
+            dc,
+            1,
+        ),
+        user(
+            "5b10ac8d82e05b22cc7d4e03",
+            "kiri",
+            "Kiri Tane",
+            chrono_tz::Pacific::Auckland,
+            false,
+            dc,
+            2,
+        ),
+        user(
+            "5b10ac8d82e05b22cc7d4e04",
+            "kai",
+            "Kai Makoa",
+            chrono_tz::Pacific::Honolulu,
+            false,
+            dc,
+            3,
+        ),
+        user(
+            "5b10ac8d82e05b22cc7d4e05",
+            "vera",
+            "Vera Viewer",
+            chrono_tz::UTC,
+            false,
+            dc,
+            4,
+        ),
+        user(
+            "5b10ac8d82e05b22cc7d4e06",
+            "olaf",
+            "Olaf Gone",
+            chrono_tz::Europe::Oslo,
+            false,
+            dc,
+            5,
+        ),
     ];
     // Vera: hidden e-mail, may not log work, cannot see OPS.
     users[4].email_visible = false;
@@ -275,17 +355,44 @@ pub fn build(name: &str, flavor: Flavor, seed: u64, now: DateTime<Utc>) -> Optio
     let cm_screens: Vec<(&str, &[(&str, bool)])> = if dc {
         vec![
             ("Epic", &[(ENAME, true), (TGT, false)]),
-            ("Story", &[(ELINK, false), (SP, false), (REV, false), (TGT, false)]),
-            ("Task", &[(ELINK, false), (SP, false), (REV, false), (CREF, false), (REG, false)]),
-            ("Bug", &[(ELINK, false), (SEV, true), (PLAT, false), (REG, false), (REV, false)]),
+            (
+                "Story",
+                &[(ELINK, false), (SP, false), (REV, false), (TGT, false)],
+            ),
+            (
+                "Task",
+                &[
+                    (ELINK, false),
+                    (SP, false),
+                    (REV, false),
+                    (CREF, false),
+                    (REG, false),
+                ],
+            ),
+            (
+                "Bug",
+                &[
+                    (ELINK, false),
+                    (SEV, true),
+                    (PLAT, false),
+                    (REG, false),
+                    (REV, false),
+                ],
+            ),
             ("Sub-task", &[(REV, false)]),
         ]
     } else {
         vec![
             ("Epic", &[(TGT, false)]),
             ("Story", &[(SP, false), (REV, false), (TGT, false)]),
-            ("Task", &[(SP, false), (REV, false), (CREF, false), (REG, false)]),
-            ("Bug", &[(SEV, true), (PLAT, false), (REG, false), (REV, false)]),
+            (
+                "Task",
+                &[(SP, false), (REV, false), (CREF, false), (REG, false)],
+            ),
+            (
+                "Bug",
+                &[(SEV, true), (PLAT, false), (REG, false), (REV, false)],
+            ),
             ("Sub-task", &[(REV, false)]),
         ]
     };

@@ -74,7 +74,11 @@ fn route_site(sim: &Sim, mut req: Request<Body>) -> Result<Request<Body>, Respon
     } else if let Some(r) = path.strip_prefix("/ex/jira/") {
         let (cid, rest) = r.split_once('/').unwrap_or((r, ""));
         let w = sim.world.lock();
-        let Some(i) = w.sites.iter().position(|s| s.cloud_id == cid && !cid.is_empty()) else {
+        let Some(i) = w
+            .sites
+            .iter()
+            .position(|s| s.cloud_id == cid && !cid.is_empty())
+        else {
             return Err(crate::util::jerr(404, &["Site not found."], &[]));
         };
         (i, Via::OAuth, format!("/ex/jira/{cid}"), format!("/{rest}"))

@@ -51,8 +51,16 @@ pub struct Changes {
 }
 
 const SYSTEM_SETTABLE: &[&str] = &[
-    "summary", "description", "priority", "assignee", "reporter", "labels", "duedate", "parent",
-    "project", "issuetype",
+    "summary",
+    "description",
+    "priority",
+    "assignee",
+    "reporter",
+    "labels",
+    "duedate",
+    "parent",
+    "project",
+    "issuetype",
 ];
 
 pub fn not_on_screen(id: &str) -> String {
@@ -90,7 +98,9 @@ pub fn user_ref(w: &World, v: &Value) -> Result<Option<String>, String> {
     }
     w.users
         .iter()
-        .find(|u| u.account_id == id || (w.flavor == Flavor::DataCenter && (u.name == id || u.key == id)))
+        .find(|u| {
+            u.account_id == id || (w.flavor == Flavor::DataCenter && (u.name == id || u.key == id))
+        })
         .filter(|u| u.active)
         .map(|u| Some(u.account_id.clone()))
         .ok_or_else(|| match w.flavor {
@@ -133,7 +143,11 @@ pub fn rich_in(call: &Call, field: &str, v: &Value, errs: &mut Errors) -> Option
 }
 
 fn option_ref<'a>(opts: &'a [CfOption], v: &Value) -> Result<&'a CfOption, String> {
-    if let Some(id) = v.get("id").and_then(|x| x.as_str().map(str::to_string).or_else(|| x.as_u64().map(|n| n.to_string()))) {
+    if let Some(id) = v.get("id").and_then(|x| {
+        x.as_str()
+            .map(str::to_string)
+            .or_else(|| x.as_u64().map(|n| n.to_string()))
+    }) {
         return opts
             .iter()
             .find(|o| o.id == id)
@@ -148,7 +162,12 @@ fn option_ref<'a>(opts: &'a [CfOption], v: &Value) -> Result<&'a CfOption, Strin
     Err("Specify a valid 'id' or 'name' for the option".into())
 }
 
-fn custom_value(w: &World, site: usize, f: &FieldDef, v: &Value) -> Result<Option<CfValue>, String> {
+fn custom_value(
+    w: &World,
+    site: usize,
+    f: &FieldDef,
+    v: &Value,
+) -> Result<Option<CfValue>, String> {
     if v.is_null() {
         return Ok(None);
     }
@@ -186,7 +205,13 @@ fn custom_value(w: &World, site: usize, f: &FieldDef, v: &Value) -> Result<Optio
                 None | Some(Value::Null) => None,
                 Some(c) => Some(
                     option_ref(&parent.children, c)
-                        .map_err(|_| format!("Option '{}' is not a valid child of '{}'", id_or(c, &["id", "value"]).unwrap_or_default(), parent.value))?
+                        .map_err(|_| {
+                            format!(
+                                "Option '{}' is not a valid child of '{}'",
+                                id_or(c, &["id", "value"]).unwrap_or_default(),
+                                parent.value
+                            )
+                        })?
                         .id
                         .clone(),
                 ),
@@ -223,7 +248,13 @@ fn custom_value(w: &World, site: usize, f: &FieldDef, v: &Value) -> Result<Optio
 }
 
 /// Checks parent rules for an issue of `child_type` in `project`.
-fn check_parent(w: &World, call: &Call, project: &Project, child_type: &IssueType, v: &Value) -> Result<Option<u64>, String> {
+fn check_parent(
+    w: &World,
+    call: &Call,
+    project: &Project,
+    child_type: &IssueType,
+    v: &Value,
+) -> Result<Option<u64>, String> {
     if v.is_null() {
         return Ok(None);
     }
@@ -232,8 +263,13 @@ fn check_parent(w: &World, call: &Call, project: &Project, child_type: &IssueTyp
         .find_issue(call.site, &key)
         .filter(|id| super::visible(w, &call.user, *id))
         .ok_or("Could not find issue by id or key.")?;
-    let parent = w.issues.get(&pid).ok_or("Could not find issue by id or key.")?;
-    let ptype = w.issue_type(&parent.issuetype).ok_or("Could not find issue by id or key.")?;
+    let parent = w
+        .issues
+        .get(&pid)
+        .ok_or("Could not find issue by id or key.")?;
+    let ptype = w
+        .issue_type(&parent.issuetype)
+        .ok_or("Could not find issue by id or key.")?;
     let hierarchy = "Given parent issue does not belong to appropriate hierarchy.".to_string();
     if ptype.level != child_type.level + 1 {
         return Err(hierarchy);
@@ -260,7 +296,8 @@ pub fn validate(
     let parent_allowed = itype.subtask || (call.flavor == Flavor::Cloud && itype.level == 0);
     let mut ch = Changes::default();
     for (k, v) in fields {
-        let on_screen = (SYSTEM_SETTABLE.contains(&k.as_str()) && (k != "parent" || parent_allowed))
+        let on_screen = (SYSTEM_SETTABLE.contains(&k.as_str())
+            && (k != "parent" || parent_allowed))
             || screen.iter().any(|(f, _)| f == k);
         if !on_screen || (!creating && (k == "project")) {
             errs.add(k, not_on_screen(k));
@@ -269,7 +306,9 @@ pub fn validate(
         match k.as_str() {
             "project" | "issuetype" => {}
             "summary" => match v.as_str() {
-                None if v.is_null() => errs.add("summary", "You must specify a summary of the issue."),
+                None if v.is_null() => {
+                    errs.add("summary", "You must specify a summary of the issue.")
+                }
                 None => errs.add("summary", "Operation value must be a string"),
                 Some(s) if s.trim().is_empty() => {
                     errs.add("summary", "You must specify a summary of the issue.")
@@ -286,7 +325,11 @@ pub fn validate(
             "description" => ch.description = rich_in(call, "description", v, errs),
             "priority" => {
                 let id = id_or(v, &["id", "name"]);
-                match id.and_then(|x| w.priorities.iter().find(|p| p.id == x || p.name.eq_ignore_ascii_case(&x))) {
+                match id.and_then(|x| {
+                    w.priorities
+                        .iter()
+                        .find(|p| p.id == x || p.name.eq_ignore_ascii_case(&x))
+                }) {
                     Some(p) => ch.priority = Some(p.id.clone()),
                     None => errs.add("priority", "The priority selected is invalid."),
                 }
@@ -317,12 +360,14 @@ pub fn validate(
                     for l in arr {
                         match l.as_str() {
                             Some(s) if s.contains(char::is_whitespace) => {
-                                errs.add("labels", format!("The label '{s}' contains spaces which is invalid."));
+                                errs.add(
+                                    "labels",
+                                    format!("The label '{s}' contains spaces which is invalid."),
+                                );
                             }
-                            Some(s) if s.chars().count() > 255 => errs.add(
-                                "labels",
-                                "The label must not exceed 255 characters.",
-                            ),
+                            Some(s) if s.chars().count() > 255 => {
+                                errs.add("labels", "The label must not exceed 255 characters.")
+                            }
                             Some("") => {}
                             Some(s) => {
                                 if !labels.iter().any(|x: &String| x == s) {
@@ -365,7 +410,7 @@ pub fn validate(
         if !fields.contains_key("summary") {
             errs.add("summary", "You must specify a summary of the issue.");
         }
-        if itype.subtask && !fields.get("parent").is_some_and(|p| !p.is_null()) {
+        if itype.subtask && fields.get("parent").is_none_or(|p| p.is_null()) {
             errs.add(
                 "parent",
                 "Issue type is a sub-task but parent issue key or id not specified.",
@@ -382,7 +427,10 @@ pub fn validate(
             None => creating,
         };
         if missing && !errs.fields.contains_key(fid) {
-            let name = w.field(fid).map(|f| f.name.clone()).unwrap_or_else(|| fid.clone());
+            let name = w
+                .field(fid)
+                .map(|f| f.name.clone())
+                .unwrap_or_else(|| fid.clone());
             errs.add(fid, format!("{name} is required."));
         }
     }
@@ -390,7 +438,12 @@ pub fn validate(
 }
 
 /// Folds simple `update` operations (`set`, and `add`/`remove` on labels) into `fields`.
-pub fn merge_update(fields: &mut Map<String, Value>, update: Option<&Value>, current_labels: &[String], errs: &mut Errors) {
+pub fn merge_update(
+    fields: &mut Map<String, Value>,
+    update: Option<&Value>,
+    current_labels: &[String],
+    errs: &mut Errors,
+) {
     let Some(update) = update.and_then(Value::as_object) else {
         return;
     };
@@ -409,7 +462,10 @@ pub fn merge_update(fields: &mut Map<String, Value>, update: Option<&Value>, cur
             continue;
         };
         if k == "labels" {
-            let mut labels: Vec<Value> = current_labels.iter().map(|l| Value::String(l.clone())).collect();
+            let mut labels: Vec<Value> = current_labels
+                .iter()
+                .map(|l| Value::String(l.clone()))
+                .collect();
             for op in ops {
                 if let Some(v) = op.get("add") {
                     if !labels.contains(v) {

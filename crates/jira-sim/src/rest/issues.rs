@@ -27,7 +27,8 @@ pub fn publish_issue_event(sim: &Sim, snapshot: Option<(Value, jql_doc::DocSnap)
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        sim.ext.publish(&event, body, &|jql: &str| snap.matches(sim, jql));
+        sim.ext
+            .publish(snap.site, &event, body, &|jql: &str| snap.matches(sim, jql));
     }
 }
 
@@ -122,7 +123,11 @@ pub fn create_one(w: &mut World, sim: &Sim, call: &Call, body: &Value) -> Result
     let pkey = pref
         .get("id")
         .or_else(|| pref.get("key"))
-        .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        })
         .or_else(|| pref.as_str().map(str::to_string));
     let project = pkey
         .and_then(|k| w.project_by_key_or_id(call.site, &k))
@@ -143,10 +148,10 @@ pub fn create_one(w: &mut World, sim: &Sim, call: &Call, body: &Value) -> Result
         .and_then(|id| project.issue_types.iter().find(|t| *t == id))
         .or_else(|| {
             tref.get("name").and_then(Value::as_str).and_then(|n| {
-                project
-                    .issue_types
-                    .iter()
-                    .find(|t| w.issue_type(t).is_some_and(|x| x.name.eq_ignore_ascii_case(n)))
+                project.issue_types.iter().find(|t| {
+                    w.issue_type(t)
+                        .is_some_and(|x| x.name.eq_ignore_ascii_case(n))
+                })
             })
         })
         .and_then(|id| w.issue_type(id))
@@ -161,10 +166,15 @@ pub fn create_one(w: &mut World, sim: &Sim, call: &Call, body: &Value) -> Result
     let transition = obj
         .get("transition")
         .and_then(|t| t.get("id"))
-        .and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_u64().map(|n| n.to_string())));
+        .and_then(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))
+        });
     if let Some(t) = &transition {
         if target_of(&project, "10000", t).is_none() {
-            errs.messages.push(format!("Transition id '{t}' is not valid for this issue."));
+            errs.messages
+                .push(format!("Transition id '{t}' is not valid for this issue."));
         }
     }
     if !errs.is_empty() {
@@ -226,7 +236,8 @@ fn parse_properties(v: Option<&Value>, errs: &mut Errors) -> BTreeMap<String, Va
     let mut out = BTreeMap::new();
     let Some(v) = v else { return out };
     let Some(arr) = v.as_array() else {
-        errs.messages.push("The properties must be an array.".into());
+        errs.messages
+            .push("The properties must be an array.".into());
         return out;
     };
     for p in arr {
@@ -274,9 +285,18 @@ pub async fn create(State(sim): State<S>, call: Call, body: Bytes) -> Response {
                 "self": format!("{}/issue/{}", call.api, id),
             });
             if body.get("transition").is_some() {
-                v["transition"] = json!({"status": 200, "errorCollection": {"errorMessages": [], "errors": {}}});
+                v["transition"] =
+                    json!({"status": 200, "errorCollection": {"errorMessages": [], "errors": {}}});
             }
-            let ev = issue_event(&sim, &w, issue, "jira:issue_created", "issue_created", &call.user, None);
+            let ev = issue_event(
+                &sim,
+                &w,
+                issue,
+                "jira:issue_created",
+                "issue_created",
+                &call.user,
+                None,
+            );
             drop(w);
             publish_issue_event(&sim, Some(ev));
             ok_json(201, v)
@@ -317,7 +337,15 @@ pub async fn bulk_create(State(sim): State<S>, call: Call, body: Bytes) -> Respo
                             "key": issue.key,
                             "self": format!("{}/issue/{}", call.api, id),
                         }));
-                        events.push(issue_event(&sim, &w, issue, "jira:issue_created", "issue_created", &call.user, None));
+                        events.push(issue_event(
+                            &sim,
+                            &w,
+                            issue,
+                            "jira:issue_created",
+                            "issue_created",
+                            &call.user,
+                            None,
+                        ));
                     }
                 }
                 Err(e) => errors.push(json!({
@@ -410,10 +438,22 @@ pub async fn changelog(State(sim): State<S>, call: Call, Path(key): Path<String>
 
 // ------------------------------------------------------------------ edit
 
-fn item(field: &str, field_id: &str, from: Option<String>, from_s: Option<String>, to: Option<String>, to_s: Option<String>, custom: bool) -> ChangeItem {
+fn item(
+    field: &str,
+    field_id: &str,
+    from: Option<String>,
+    from_s: Option<String>,
+    to: Option<String>,
+    to_s: Option<String>,
+    custom: bool,
+) -> ChangeItem {
     ChangeItem {
         field: field.to_string(),
-        fieldtype: if custom { "custom".into() } else { "jira".into() },
+        fieldtype: if custom {
+            "custom".into()
+        } else {
+            "jira".into()
+        },
         field_id: field_id.to_string(),
         from,
         from_string: from_s,
@@ -431,24 +471,47 @@ fn rich_str(t: &Option<RichText>) -> Option<String> {
 
 fn cf_str(w: &World, f: &FieldDef, v: &Option<CfValue>) -> (Option<String>, Option<String>) {
     let Some(v) = v else { return (None, None) };
-    let opt = |id: &str| f.options().iter().find(|o| o.id == id).map(|o| o.value.clone());
+    let opt = |id: &str| {
+        f.options()
+            .iter()
+            .find(|o| o.id == id)
+            .map(|o| o.value.clone())
+    };
     match v {
         CfValue::Number(n) => (None, Some(n.to_string())),
         CfValue::Text(s) => (None, Some(s.clone())),
         CfValue::Option(id) => (Some(id.clone()), opt(id)),
         CfValue::Options(ids) => (
             Some(format!("[{}]", ids.join(", "))),
-            Some(ids.iter().filter_map(|i| opt(i)).collect::<Vec<_>>().join(",")),
+            Some(
+                ids.iter()
+                    .filter_map(|i| opt(i))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
         ),
         CfValue::User(a) => (Some(a.clone()), w.user(a).map(|u| u.display_name.clone())),
         CfValue::Date(d) => (Some(d.to_string()), Some(d.to_string())),
         CfValue::Cascade(p, c) => (
             Some(p.clone()),
-            Some(format!("{}{}", opt(p).unwrap_or_default(), c.as_ref().and_then(|c| {
-                f.options().iter().flat_map(|o| o.children.iter()).find(|o| &o.id == c).map(|o| format!(" - {}", o.value))
-            }).unwrap_or_default())),
+            Some(format!(
+                "{}{}",
+                opt(p).unwrap_or_default(),
+                c.as_ref()
+                    .and_then(|c| {
+                        f.options()
+                            .iter()
+                            .flat_map(|o| o.children.iter())
+                            .find(|o| &o.id == c)
+                            .map(|o| format!(" - {}", o.value))
+                    })
+                    .unwrap_or_default()
+            )),
         ),
-        CfValue::Issue(id) => (Some(id.to_string()), w.issues.get(id).map(|i| i.key.clone())),
+        CfValue::Issue(id) => (
+            Some(id.to_string()),
+            w.issues.get(id).map(|i| i.key.clone()),
+        ),
     }
 }
 
@@ -458,55 +521,123 @@ pub fn apply_changes(w: &mut World, id: u64, ch: Changes) -> Vec<ChangeItem> {
     let Some(cur) = w.issues.get(&id).cloned() else {
         return items;
     };
-    let uname = |w: &World, a: &Option<String>| a.as_ref().and_then(|a| w.user(a)).map(|u| u.display_name.clone());
+    let uname = |w: &World, a: &Option<String>| {
+        a.as_ref()
+            .and_then(|a| w.user(a))
+            .map(|u| u.display_name.clone())
+    };
     let mut next = cur.clone();
     if let Some(s) = ch.summary {
         if s != cur.summary {
-            items.push(item("summary", "summary", None, Some(cur.summary.clone()), None, Some(s.clone()), false));
+            items.push(item(
+                "summary",
+                "summary",
+                None,
+                Some(cur.summary.clone()),
+                None,
+                Some(s.clone()),
+                false,
+            ));
             next.summary = s;
         }
     }
     if let Some(d) = ch.description {
         if d != cur.description {
-            items.push(item("description", "description", None, rich_str(&cur.description), None, rich_str(&d), false));
+            items.push(item(
+                "description",
+                "description",
+                None,
+                rich_str(&cur.description),
+                None,
+                rich_str(&d),
+                false,
+            ));
             next.description = d;
         }
     }
     if let Some(p) = ch.priority {
         if p != cur.priority {
             let name = |id: &str| w.priority(id).map(|p| p.name.clone());
-            items.push(item("priority", "priority", Some(cur.priority.clone()), name(&cur.priority), Some(p.clone()), name(&p), false));
+            items.push(item(
+                "priority",
+                "priority",
+                Some(cur.priority.clone()),
+                name(&cur.priority),
+                Some(p.clone()),
+                name(&p),
+                false,
+            ));
             next.priority = p;
         }
     }
     if let Some(a) = ch.assignee {
         if a != cur.assignee {
-            items.push(item("assignee", "assignee", cur.assignee.clone(), uname(w, &cur.assignee), a.clone(), uname(w, &a), false));
+            items.push(item(
+                "assignee",
+                "assignee",
+                cur.assignee.clone(),
+                uname(w, &cur.assignee),
+                a.clone(),
+                uname(w, &a),
+                false,
+            ));
             next.assignee = a;
         }
     }
     if let Some(r) = ch.reporter {
         if r != cur.reporter {
-            items.push(item("reporter", "reporter", cur.reporter.clone(), uname(w, &cur.reporter), r.clone(), uname(w, &r), false));
+            items.push(item(
+                "reporter",
+                "reporter",
+                cur.reporter.clone(),
+                uname(w, &cur.reporter),
+                r.clone(),
+                uname(w, &r),
+                false,
+            ));
             next.reporter = r;
         }
     }
     if let Some(l) = ch.labels {
         if l != cur.labels {
-            items.push(item("labels", "labels", None, Some(cur.labels.join(" ")), None, Some(l.join(" ")), false));
+            items.push(item(
+                "labels",
+                "labels",
+                None,
+                Some(cur.labels.join(" ")),
+                None,
+                Some(l.join(" ")),
+                false,
+            ));
             next.labels = l;
         }
     }
     if let Some(d) = ch.duedate {
         if d != cur.duedate {
-            items.push(item("duedate", "duedate", cur.duedate.map(|d| d.to_string()), cur.duedate.map(|d| d.to_string()), d.map(|d| d.to_string()), d.map(|d| d.to_string()), false));
+            items.push(item(
+                "duedate",
+                "duedate",
+                cur.duedate.map(|d| d.to_string()),
+                cur.duedate.map(|d| d.to_string()),
+                d.map(|d| d.to_string()),
+                d.map(|d| d.to_string()),
+                false,
+            ));
             next.duedate = d;
         }
     }
     if let Some(p) = ch.parent {
         if p != cur.parent {
             let key = |id: Option<u64>| id.and_then(|i| w.issues.get(&i)).map(|i| i.key.clone());
-            items.push(item("IssueParentAssociation", "parent", cur.parent.map(|x| x.to_string()), key(cur.parent), p.map(|x| x.to_string()), key(p), false));
+            items.push(item(
+                "IssueParentAssociation",
+                "parent",
+                cur.parent.map(|x| x.to_string()),
+                key(cur.parent),
+                p.map(|x| x.to_string()),
+                key(p),
+                false,
+            ));
             next.parent = p;
         }
     }
@@ -536,7 +667,12 @@ pub fn apply_changes(w: &mut World, id: u64, ch: Changes) -> Vec<ChangeItem> {
 }
 
 /// Records a changelog entry on an issue.
-pub fn record_history(w: &mut World, id: u64, user: &str, items: Vec<ChangeItem>) -> Option<History> {
+pub fn record_history(
+    w: &mut World,
+    id: u64,
+    user: &str,
+    items: Vec<ChangeItem>,
+) -> Option<History> {
     if items.is_empty() {
         return None;
     }
@@ -568,7 +704,10 @@ pub fn edit_issue(sim: &Sim, call: &Call, key: &str, body: &Value) -> Result<u64
         .cloned()
         .unwrap_or_default();
     fields::merge_update(&mut flds, body.get("update"), &cur.labels, &mut errs);
-    let (Some(project), Some(itype)) = (w.project(cur.project_id).cloned(), w.issue_type(&cur.issuetype).cloned()) else {
+    let (Some(project), Some(itype)) = (
+        w.project(cur.project_id).cloned(),
+        w.issue_type(&cur.issuetype).cloned(),
+    ) else {
         return Err(crate::util::not_found_issue());
     };
     for k in ["issuetype", "status"] {
@@ -582,7 +721,11 @@ pub fn edit_issue(sim: &Sim, call: &Call, key: &str, body: &Value) -> Result<u64
         .get("update")
         .and_then(|u| u.get("comment"))
         .and_then(Value::as_array)
-        .map(|ops| ops.iter().filter_map(|o| o.get("add").and_then(|a| a.get("body")).cloned()).collect())
+        .map(|ops| {
+            ops.iter()
+                .filter_map(|o| o.get("add").and_then(|a| a.get("body")).cloned())
+                .collect()
+        })
         .unwrap_or_default();
     let mut comment_bodies = vec![];
     for b in &comment_adds {
@@ -599,7 +742,15 @@ pub fn edit_issue(sim: &Sim, call: &Call, key: &str, body: &Value) -> Result<u64
         super::work::add_comment(&mut w, id, &call.user, b);
     }
     let ev = match (&hist, w.issues.get(&id)) {
-        (Some(h), Some(issue)) => Some(issue_event(sim, &w, issue, "jira:issue_updated", "issue_generic", &call.user, Some(h))),
+        (Some(h), Some(issue)) => Some(issue_event(
+            sim,
+            &w,
+            issue,
+            "jira:issue_updated",
+            "issue_generic",
+            &call.user,
+            Some(h),
+        )),
         _ => None,
     };
     drop(w);
@@ -607,7 +758,12 @@ pub fn edit_issue(sim: &Sim, call: &Call, key: &str, body: &Value) -> Result<u64
     Ok(id)
 }
 
-pub async fn edit(State(sim): State<S>, call: Call, Path(key): Path<String>, body: Bytes) -> Response {
+pub async fn edit(
+    State(sim): State<S>,
+    call: Call,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
     let body = match json_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -629,7 +785,12 @@ pub async fn edit(State(sim): State<S>, call: Call, Path(key): Path<String>, bod
 }
 
 /// Deletes an issue (and, when allowed, its sub-tasks).
-pub fn delete_issue(sim: &Sim, call: &Call, key: &str, delete_subtasks: bool) -> Result<(), Response> {
+pub fn delete_issue(
+    sim: &Sim,
+    call: &Call,
+    key: &str,
+    delete_subtasks: bool,
+) -> Result<(), Response> {
     let mut w = sim.world.lock();
     let id = find_visible(&w, call, key)?;
     let children: Vec<u64> = w
@@ -648,11 +809,24 @@ pub fn delete_issue(sim: &Sim, call: &Call, key: &str, delete_subtasks: bool) ->
     let mut events = vec![];
     for del in children.into_iter().chain(std::iter::once(id)) {
         if let Some(issue) = w.issues.get(&del) {
-            events.push(issue_event(sim, &w, issue, "jira:issue_deleted", "issue_deleted", &call.user, None));
+            events.push(issue_event(
+                sim,
+                &w,
+                issue,
+                "jira:issue_deleted",
+                "issue_deleted",
+                &call.user,
+                None,
+            ));
         }
         w.issues.remove(&del);
         let now = Utc::now().timestamp_millis();
-        let gone: Vec<u64> = w.worklogs.values().filter(|wl| wl.issue_id == del).map(|wl| wl.id).collect();
+        let gone: Vec<u64> = w
+            .worklogs
+            .values()
+            .filter(|wl| wl.issue_id == del)
+            .map(|wl| wl.id)
+            .collect();
         for wid in gone {
             w.worklogs.remove(&wid);
             w.worklog_updated.remove(&wid);
@@ -695,7 +869,11 @@ pub async fn property_keys(State(sim): State<S>, call: Call, Path(key): Path<Str
     ok_json(200, json!({"keys": keys}))
 }
 
-pub async fn property_get(State(sim): State<S>, call: Call, Path((key, prop)): Path<(String, String)>) -> Response {
+pub async fn property_get(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, prop)): Path<(String, String)>,
+) -> Response {
     let w = sim.world.lock();
     let id = match find_visible(&w, &call, &key) {
         Ok(id) => id,
@@ -703,11 +881,20 @@ pub async fn property_get(State(sim): State<S>, call: Call, Path((key, prop)): P
     };
     match w.issues[&id].properties.get(&prop) {
         Some(v) => ok_json(200, json!({"key": prop, "value": v})),
-        None => jerr(404, &[&format!("The property with key '{prop}' does not exist.")], &[]),
+        None => jerr(
+            404,
+            &[&format!("The property with key '{prop}' does not exist.")],
+            &[],
+        ),
     }
 }
 
-pub async fn property_put(State(sim): State<S>, call: Call, Path((key, prop)): Path<(String, String)>, body: Bytes) -> Response {
+pub async fn property_put(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, prop)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     let value = match json_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -727,22 +914,39 @@ pub async fn property_put(State(sim): State<S>, call: Call, Path((key, prop)): P
     (crate::util::code(if existed { 200 } else { 201 })).into_response()
 }
 
-pub async fn property_delete(State(sim): State<S>, call: Call, Path((key, prop)): Path<(String, String)>) -> Response {
+pub async fn property_delete(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, prop)): Path<(String, String)>,
+) -> Response {
     let mut w = sim.world.lock();
     let id = match find_visible(&w, &call, &key) {
         Ok(id) => id,
         Err(r) => return r,
     };
-    match w.issues.get_mut(&id).and_then(|i| i.properties.remove(&prop)) {
+    match w
+        .issues
+        .get_mut(&id)
+        .and_then(|i| i.properties.remove(&prop))
+    {
         Some(_) => no_content(),
-        None => jerr(404, &[&format!("The property with key '{prop}' does not exist.")], &[]),
+        None => jerr(
+            404,
+            &[&format!("The property with key '{prop}' does not exist.")],
+            &[],
+        ),
     }
 }
 
 // ------------------------------------------------------------------ transitions
 
 /// Transition id → target status id.
-pub const TRANSITIONS: &[(&str, &str)] = &[("11", "10000"), ("21", "3"), ("31", "10001"), ("41", "10002")];
+pub const TRANSITIONS: &[(&str, &str)] = &[
+    ("11", "10000"),
+    ("21", "3"),
+    ("31", "10001"),
+    ("41", "10002"),
+];
 
 /// Transitions available from `from` in the project's workflow: (id, name, target status).
 pub fn available(project: &Project, from: &str) -> Vec<(&'static str, &'static str, &'static str)> {
@@ -755,7 +959,10 @@ pub fn available(project: &Project, from: &str) -> Vec<(&'static str, &'static s
         ],
         WorkflowKind::Strict => match from {
             "10000" => vec![("21", "Start Progress", "3")],
-            "3" => vec![("11", "Stop Progress", "10000"), ("31", "Request Review", "10001")],
+            "3" => vec![
+                ("11", "Stop Progress", "10000"),
+                ("31", "Request Review", "10001"),
+            ],
             "10001" => vec![("21", "Back to In Progress", "3"), ("41", "Done", "10002")],
             "10002" => vec![("11", "Reopen", "10000")],
             _ => vec![],
@@ -780,7 +987,10 @@ pub async fn transitions(State(sim): State<S>, call: Call, Path(key): Path<Strin
     let Some(project) = w.project(issue.project_id) else {
         return crate::util::not_found_issue();
     };
-    let with_fields = call.q.get("expand").is_some_and(|e| e.contains("transitions.fields"));
+    let with_fields = call
+        .q
+        .get("expand")
+        .is_some_and(|e| e.contains("transitions.fields"));
     let only = call.q.get("transitionId");
     let list: Vec<Value> = available(project, &issue.status)
         .into_iter()
@@ -814,8 +1024,15 @@ pub fn transition_issue(sim: &Sim, call: &Call, key: &str, body: &Value) -> Resu
     let tid = body
         .get("transition")
         .and_then(|t| t.get("id"))
-        .and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_u64().map(|n| n.to_string())));
-    let tname = body.get("transition").and_then(|t| t.get("name")).and_then(Value::as_str);
+        .and_then(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))
+        });
+    let tname = body
+        .get("transition")
+        .and_then(|t| t.get("name"))
+        .and_then(Value::as_str);
     let Some(cur) = w.issues.get(&id).cloned() else {
         return Err(crate::util::not_found_issue());
     };
@@ -825,7 +1042,9 @@ pub fn transition_issue(sim: &Sim, call: &Call, key: &str, body: &Value) -> Resu
     let avail = available(&project, &cur.status);
     let found = match (&tid, tname) {
         (Some(t), _) => avail.iter().find(|(id, _, _)| id == t),
-        (None, Some(n)) => avail.iter().find(|(_, name, _)| name.eq_ignore_ascii_case(n)),
+        (None, Some(n)) => avail
+            .iter()
+            .find(|(_, name, _)| name.eq_ignore_ascii_case(n)),
         (None, None) => return Err(jerr(400, &["Missing 'transition' identifier"], &[])),
     };
     let Some((_, _, to)) = found.copied() else {
@@ -843,7 +1062,10 @@ pub fn transition_issue(sim: &Sim, call: &Call, key: &str, body: &Value) -> Resu
         .get("update")
         .and_then(|u| u.get("comment"))
         .and_then(Value::as_array)
-        .and_then(|ops| ops.iter().find_map(|o| o.get("add").and_then(|a| a.get("body")).cloned()));
+        .and_then(|ops| {
+            ops.iter()
+                .find_map(|o| o.get("add").and_then(|a| a.get("body")).cloned())
+        });
     let comment = comment.and_then(|b| fields::rich_in(call, "comment", &b, &mut errs).flatten());
     if let Some(f) = body.get("fields").and_then(Value::as_object) {
         for k in f.keys() {
@@ -857,7 +1079,15 @@ pub fn transition_issue(sim: &Sim, call: &Call, key: &str, body: &Value) -> Resu
     }
     let now = Utc::now();
     let name = |w: &World, s: &str| w.status(s).map(|x| x.name.clone());
-    let mut items = vec![item("status", "status", Some(cur.status.clone()), name(&w, &cur.status), Some(to.to_string()), name(&w, to), false)];
+    let mut items = vec![item(
+        "status",
+        "status",
+        Some(cur.status.clone()),
+        name(&w, &cur.status),
+        Some(to.to_string()),
+        name(&w, to),
+        false,
+    )];
     let was_done = cur.status == "10002";
     let now_done = to == "10002";
     if was_done != now_done {
@@ -885,7 +1115,15 @@ pub fn transition_issue(sim: &Sim, call: &Call, key: &str, body: &Value) -> Resu
         super::work::add_comment(&mut w, id, &call.user, c);
     }
     let ev = match (&hist, w.issues.get(&id)) {
-        (Some(h), Some(issue)) => Some(issue_event(sim, &w, issue, "jira:issue_updated", "issue_generic", &call.user, Some(h))),
+        (Some(h), Some(issue)) => Some(issue_event(
+            sim,
+            &w,
+            issue,
+            "jira:issue_updated",
+            "issue_generic",
+            &call.user,
+            Some(h),
+        )),
         _ => None,
     };
     drop(w);
@@ -893,7 +1131,12 @@ pub fn transition_issue(sim: &Sim, call: &Call, key: &str, body: &Value) -> Resu
     Ok(())
 }
 
-pub async fn do_transition(State(sim): State<S>, call: Call, Path(key): Path<String>, body: Bytes) -> Response {
+pub async fn do_transition(
+    State(sim): State<S>,
+    call: Call,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
     let body = match json_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -924,18 +1167,35 @@ fn link_json(call: &Call, issue_id: u64, l: &RemoteLink) -> Value {
     v
 }
 
-fn parse_link(body: &Value) -> Result<(Option<String>, Option<Value>, Option<String>, Value), Response> {
+/// (globalId, application, relationship, object)
+type LinkParts = (Option<String>, Option<Value>, Option<String>, Value);
+
+fn parse_link(body: &Value) -> Result<LinkParts, Response> {
     let mut errs = Errors::default();
     let object = body.get("object").cloned().unwrap_or(Value::Null);
-    if object.get("url").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if object
+        .get("url")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         errs.add("url", "'url' is required.");
     }
-    if object.get("title").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if object
+        .get("title")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         errs.add("title", "'title' is required.");
     }
-    let gid = body.get("globalId").and_then(Value::as_str).map(str::to_string);
+    let gid = body
+        .get("globalId")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if gid.as_ref().is_some_and(|g| g.chars().count() > 255) {
-        errs.add("globalId", "The global id can't be longer than 255 characters.");
+        errs.add(
+            "globalId",
+            "The global id can't be longer than 255 characters.",
+        );
     }
     if !errs.is_empty() {
         return Err(errs.into_response(400));
@@ -943,7 +1203,9 @@ fn parse_link(body: &Value) -> Result<(Option<String>, Option<Value>, Option<Str
     Ok((
         gid,
         body.get("application").cloned(),
-        body.get("relationship").and_then(Value::as_str).map(str::to_string),
+        body.get("relationship")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         object,
     ))
 }
@@ -958,13 +1220,25 @@ pub async fn remote_links(State(sim): State<S>, call: Call, Path(key): Path<Stri
     if let Some(g) = call.q.get("globalId") {
         return match links.iter().find(|l| l.global_id.as_deref() == Some(g)) {
             Some(l) => ok_json(200, link_json(&call, id, l)),
-            None => jerr(404, &[&format!("No remote link with global id '{g}' exists.")], &[]),
+            None => jerr(
+                404,
+                &[&format!("No remote link with global id '{g}' exists.")],
+                &[],
+            ),
         };
     }
-    ok_json(200, Value::Array(links.iter().map(|l| link_json(&call, id, l)).collect()))
+    ok_json(
+        200,
+        Value::Array(links.iter().map(|l| link_json(&call, id, l)).collect()),
+    )
 }
 
-pub async fn remote_link_upsert(State(sim): State<S>, call: Call, Path(key): Path<String>, body: Bytes) -> Response {
+pub async fn remote_link_upsert(
+    State(sim): State<S>,
+    call: Call,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
     let body = match json_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -982,15 +1256,20 @@ pub async fn remote_link_upsert(State(sim): State<S>, call: Call, Path(key): Pat
     let Some(issue) = w.issues.get_mut(&id) else {
         return crate::util::not_found_issue();
     };
-    if let Some(existing) = gid
-        .as_ref()
-        .and_then(|g| issue.remote_links.iter_mut().find(|l| l.global_id.as_ref() == Some(g)))
-    {
+    if let Some(existing) = gid.as_ref().and_then(|g| {
+        issue
+            .remote_links
+            .iter_mut()
+            .find(|l| l.global_id.as_ref() == Some(g))
+    }) {
         existing.application = app;
         existing.relationship = rel;
         existing.object = object;
         let lid = existing.id;
-        return ok_json(200, json!({"id": lid, "self": format!("{}/issue/{}/remotelink/{}", call.api, id, lid)}));
+        return ok_json(
+            200,
+            json!({"id": lid, "self": format!("{}/issue/{}/remotelink/{}", call.api, id, lid)}),
+        );
     }
     issue.remote_links.push(RemoteLink {
         id: next_id,
@@ -1001,22 +1280,44 @@ pub async fn remote_link_upsert(State(sim): State<S>, call: Call, Path(key): Pat
     });
     issue.updated = Utc::now();
     w.next_link_id += 1;
-    ok_json(201, json!({"id": next_id, "self": format!("{}/issue/{}/remotelink/{}", call.api, id, next_id)}))
+    ok_json(
+        201,
+        json!({"id": next_id, "self": format!("{}/issue/{}/remotelink/{}", call.api, id, next_id)}),
+    )
 }
 
-pub async fn remote_link_get(State(sim): State<S>, call: Call, Path((key, lid)): Path<(String, String)>) -> Response {
+pub async fn remote_link_get(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, lid)): Path<(String, String)>,
+) -> Response {
     let w = sim.world.lock();
     let id = match find_visible(&w, &call, &key) {
         Ok(id) => id,
         Err(r) => return r,
     };
-    match w.issues[&id].remote_links.iter().find(|l| l.id.to_string() == lid) {
+    match w.issues[&id]
+        .remote_links
+        .iter()
+        .find(|l| l.id.to_string() == lid)
+    {
         Some(l) => ok_json(200, link_json(&call, id, l)),
-        None => jerr(404, &[&format!("No remote link with id '{lid}' exists on this issue.")], &[]),
+        None => jerr(
+            404,
+            &[&format!(
+                "No remote link with id '{lid}' exists on this issue."
+            )],
+            &[],
+        ),
     }
 }
 
-pub async fn remote_link_put(State(sim): State<S>, call: Call, Path((key, lid)): Path<(String, String)>, body: Bytes) -> Response {
+pub async fn remote_link_put(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, lid)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     let body = match json_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -1035,7 +1336,13 @@ pub async fn remote_link_put(State(sim): State<S>, call: Call, Path((key, lid)):
         .get_mut(&id)
         .and_then(|i| i.remote_links.iter_mut().find(|l| l.id.to_string() == lid))
     else {
-        return jerr(404, &[&format!("No remote link with id '{lid}' exists on this issue.")], &[]);
+        return jerr(
+            404,
+            &[&format!(
+                "No remote link with id '{lid}' exists on this issue."
+            )],
+            &[],
+        );
     };
     l.global_id = gid;
     l.application = app;
@@ -1044,7 +1351,11 @@ pub async fn remote_link_put(State(sim): State<S>, call: Call, Path((key, lid)):
     no_content()
 }
 
-pub async fn remote_link_delete(State(sim): State<S>, call: Call, Path((key, lid)): Path<(String, String)>) -> Response {
+pub async fn remote_link_delete(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, lid)): Path<(String, String)>,
+) -> Response {
     let mut w = sim.world.lock();
     let id = match find_visible(&w, &call, &key) {
         Ok(id) => id,
@@ -1056,12 +1367,22 @@ pub async fn remote_link_delete(State(sim): State<S>, call: Call, Path((key, lid
     let before = issue.remote_links.len();
     issue.remote_links.retain(|l| l.id.to_string() != lid);
     if issue.remote_links.len() == before {
-        return jerr(404, &[&format!("No remote link with id '{lid}' exists on this issue.")], &[]);
+        return jerr(
+            404,
+            &[&format!(
+                "No remote link with id '{lid}' exists on this issue."
+            )],
+            &[],
+        );
     }
     no_content()
 }
 
-pub async fn remote_link_delete_by_global(State(sim): State<S>, call: Call, Path(key): Path<String>) -> Response {
+pub async fn remote_link_delete_by_global(
+    State(sim): State<S>,
+    call: Call,
+    Path(key): Path<String>,
+) -> Response {
     let Some(g) = call.q.get("globalId").map(str::to_string) else {
         return jerr(400, &["The globalId parameter is required."], &[]);
     };
@@ -1074,9 +1395,15 @@ pub async fn remote_link_delete_by_global(State(sim): State<S>, call: Call, Path
         return crate::util::not_found_issue();
     };
     let before = issue.remote_links.len();
-    issue.remote_links.retain(|l| l.global_id.as_deref() != Some(g.as_str()));
+    issue
+        .remote_links
+        .retain(|l| l.global_id.as_deref() != Some(g.as_str()));
     if issue.remote_links.len() == before {
-        return jerr(404, &[&format!("No remote link with global id '{g}' exists.")], &[]);
+        return jerr(
+            404,
+            &[&format!("No remote link with global id '{g}' exists.")],
+            &[],
+        );
     }
     no_content()
 }

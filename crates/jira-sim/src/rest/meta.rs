@@ -16,7 +16,11 @@ pub async fn server_info(State(sim): State<S>, MaybeCall(call, ctx): MaybeCall) 
     let base = ctx.base.clone();
     let tz = call.as_ref().map(|c| c.tz).unwrap_or(chrono_tz::UTC);
     let now = jtime(Utc::now(), tz);
-    let title = w.sites.get(ctx.site).map(|s| s.name.clone()).unwrap_or_default();
+    let title = w
+        .sites
+        .get(ctx.site)
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
     let v = match w.flavor {
         Flavor::Cloud => json!({
             "baseUrl": base,
@@ -115,9 +119,9 @@ pub async fn project_search(State(sim): State<S>, call: Call) -> Response {
     let mut list: Vec<&Project> = visible_projects(&w, &call)
         .into_iter()
         .filter(|p| {
-            query
-                .as_ref()
-                .is_none_or(|q| p.key.to_lowercase().contains(q) || p.name.to_lowercase().contains(q))
+            query.as_ref().is_none_or(|q| {
+                p.key.to_lowercase().contains(q) || p.name.to_lowercase().contains(q)
+            })
         })
         .filter(|p| keys.is_empty() || keys.iter().any(|k| k.eq_ignore_ascii_case(&p.key)))
         .filter(|p| ids.is_empty() || ids.contains(&p.id.to_string()))
@@ -132,7 +136,11 @@ pub async fn project_search(State(sim): State<S>, call: Call) -> Response {
     }
     let total = list.len();
     if total == 0 && (query.is_some() || !keys.is_empty() || !ids.is_empty()) {
-        return jerr(404, &["No projects matching the search criteria were found."], &[]);
+        return jerr(
+            404,
+            &["No projects matching the search criteria were found."],
+            &[],
+        );
     }
     let page: Vec<Value> = list
         .iter()
@@ -191,7 +199,11 @@ pub async fn project_get(State(sim): State<S>, call: Call, Path(key): Path<Strin
     }
 }
 
-pub async fn project_statuses(State(sim): State<S>, call: Call, Path(key): Path<String>) -> Response {
+pub async fn project_statuses(
+    State(sim): State<S>,
+    call: Call,
+    Path(key): Path<String>,
+) -> Response {
     let w = sim.world.lock();
     let Some(p) = w
         .project_by_key_or_id(call.site, &key)
@@ -238,7 +250,11 @@ pub async fn issuetypes_for_project(State(sim): State<S>, call: Call) -> Respons
         .project_by_key_or_id(call.site, pid)
         .filter(|p| w.can_browse(&call.user, p.id))
     else {
-        return jerr(404, &["The project was not found or the user does not have permission to view it."], &[]);
+        return jerr(
+            404,
+            &["The project was not found or the user does not have permission to view it."],
+            &[],
+        );
     };
     let level = call.q.get("level").and_then(|l| l.parse::<i32>().ok());
     let list: Vec<Value> = p
@@ -265,7 +281,9 @@ fn createmeta_project<'a>(w: &'a World, call: &Call, key: &str) -> Result<&'a Pr
         .ok_or_else(|| {
             jerr(
                 404,
-                &[&format!("No project could be found with key or id '{key}'.")],
+                &[&format!(
+                    "No project could be found with key or id '{key}'."
+                )],
                 &[],
             )
         })
@@ -302,7 +320,11 @@ fn page_json(call: &Call, key_cloud: &str, items: Vec<Value>, start: usize, max:
     }
 }
 
-pub async fn createmeta_types(State(sim): State<S>, call: Call, Path(key): Path<String>) -> Response {
+pub async fn createmeta_types(
+    State(sim): State<S>,
+    call: Call,
+    Path(key): Path<String>,
+) -> Response {
     let (start, max) = match createmeta_paging(&call) {
         Ok(p) => p,
         Err(r) => return r,
@@ -336,32 +358,94 @@ fn sys_field(id: &str, name: &str, required: bool, schema: Value, ops: &[&str]) 
 /// Create-screen fields of a project and issue type, as createmeta describes them.
 pub fn create_fields(w: &World, call: &Call, p: &Project, t: &IssueType) -> Vec<Value> {
     let mut out = vec![];
-    out.push(sys_field("summary", "Summary", true, json!({"type": "string", "system": "summary"}), &["set"]));
-    let mut it = sys_field("issuetype", "Issue Type", true, json!({"type": "issuetype", "system": "issuetype"}), &[]);
+    out.push(sys_field(
+        "summary",
+        "Summary",
+        true,
+        json!({"type": "string", "system": "summary"}),
+        &["set"],
+    ));
+    let mut it = sys_field(
+        "issuetype",
+        "Issue Type",
+        true,
+        json!({"type": "issuetype", "system": "issuetype"}),
+        &[],
+    );
     it["allowedValues"] = json!([issuetype_json(call, t)]);
     out.push(it);
-    let mut pr = sys_field("project", "Project", true, json!({"type": "project", "system": "project"}), &["set"]);
+    let mut pr = sys_field(
+        "project",
+        "Project",
+        true,
+        json!({"type": "project", "system": "project"}),
+        &["set"],
+    );
     pr["allowedValues"] = json!([project_ref(call, p)]);
     out.push(pr);
-    out.push(sys_field("description", "Description", false, json!({"type": "string", "system": "description"}), &["set"]));
-    let mut rep = sys_field("reporter", "Reporter", true, json!({"type": "user", "system": "reporter"}), &["set"]);
+    out.push(sys_field(
+        "description",
+        "Description",
+        false,
+        json!({"type": "string", "system": "description"}),
+        &["set"],
+    ));
+    let mut rep = sys_field(
+        "reporter",
+        "Reporter",
+        true,
+        json!({"type": "user", "system": "reporter"}),
+        &["set"],
+    );
     rep["hasDefaultValue"] = json!(true);
     rep["autoCompleteUrl"] = json!(format!("{}/user/search?query=", call.api));
     out.push(rep);
-    let mut asg = sys_field("assignee", "Assignee", false, json!({"type": "user", "system": "assignee"}), &["set"]);
-    asg["autoCompleteUrl"] = json!(format!("{}/user/assignable/search?project={}&query=", call.api, p.key));
+    let mut asg = sys_field(
+        "assignee",
+        "Assignee",
+        false,
+        json!({"type": "user", "system": "assignee"}),
+        &["set"],
+    );
+    asg["autoCompleteUrl"] = json!(format!(
+        "{}/user/assignable/search?project={}&query=",
+        call.api, p.key
+    ));
     out.push(asg);
-    let mut pri = sys_field("priority", "Priority", false, json!({"type": "priority", "system": "priority"}), &["set"]);
-    pri["allowedValues"] = Value::Array(w.priorities.iter().map(|x| priority_json(call, x)).collect());
+    let mut pri = sys_field(
+        "priority",
+        "Priority",
+        false,
+        json!({"type": "priority", "system": "priority"}),
+        &["set"],
+    );
+    pri["allowedValues"] = Value::Array(
+        w.priorities
+            .iter()
+            .map(|x| priority_json(call, x))
+            .collect(),
+    );
     pri["hasDefaultValue"] = json!(true);
     if let Some(m) = w.priorities.iter().find(|x| x.name == "Medium") {
         pri["defaultValue"] = priority_json(call, m);
     }
     out.push(pri);
-    let mut lab = sys_field("labels", "Labels", false, json!({"type": "array", "items": "string", "system": "labels"}), &["add", "set", "remove"]);
+    let mut lab = sys_field(
+        "labels",
+        "Labels",
+        false,
+        json!({"type": "array", "items": "string", "system": "labels"}),
+        &["add", "set", "remove"],
+    );
     lab["autoCompleteUrl"] = json!(format!("{}/labels/suggest?query=", call.base));
     out.push(lab);
-    out.push(sys_field("duedate", "Due date", false, json!({"type": "date", "system": "duedate"}), &["set"]));
+    out.push(sys_field(
+        "duedate",
+        "Due date",
+        false,
+        json!({"type": "date", "system": "duedate"}),
+        &["set"],
+    ));
     if t.subtask || (call.flavor == Flavor::Cloud && t.level < 1) {
         out.push(sys_field(
             "parent",
@@ -390,7 +474,9 @@ pub fn create_fields(w: &World, call: &Call, p: &Project, t: &IssueType) -> Vec<
                     .map(|o| {
                         let mut ov = option_json(call, o);
                         if !o.children.is_empty() {
-                            ov["children"] = Value::Array(o.children.iter().map(|c| option_json(call, c)).collect());
+                            ov["children"] = Value::Array(
+                                o.children.iter().map(|c| option_json(call, c)).collect(),
+                            );
                         }
                         ov
                     })
@@ -427,7 +513,9 @@ pub async fn createmeta_fields(
     else {
         return jerr(
             404,
-            &[&format!("Issue type with id '{type_id}' does not exist or is not visible in this project.")],
+            &[&format!(
+                "Issue type with id '{type_id}' does not exist or is not visible in this project."
+            )],
             &[],
         );
     };
@@ -493,7 +581,12 @@ pub async fn priorities(State(sim): State<S>, call: Call) -> Response {
     let w = sim.world.lock();
     ok_json(
         200,
-        Value::Array(w.priorities.iter().map(|p| priority_json(&call, p)).collect()),
+        Value::Array(
+            w.priorities
+                .iter()
+                .map(|p| priority_json(&call, p))
+                .collect(),
+        ),
     )
 }
 
@@ -509,7 +602,10 @@ pub async fn priority_search(State(sim): State<S>, call: Call) -> Response {
         .priorities
         .iter()
         .filter(|p| ids.is_empty() || ids.contains(&p.id))
-        .filter(|p| name.as_ref().is_none_or(|n| p.name.to_lowercase().contains(n)))
+        .filter(|p| {
+            name.as_ref()
+                .is_none_or(|n| p.name.to_lowercase().contains(n))
+        })
         .map(|p| {
             let mut v = priority_json(&call, p);
             v["isDefault"] = json!(p.name == "Medium");
@@ -535,7 +631,11 @@ pub async fn priority_get(State(sim): State<S>, call: Call, Path(id): Path<Strin
     let w = sim.world.lock();
     match w.priority(&id) {
         Some(p) => ok_json(200, priority_json(&call, p)),
-        None => jerr(404, &[&format!("The priority with id '{id}' does not exist.")], &[]),
+        None => jerr(
+            404,
+            &[&format!("The priority with id '{id}' does not exist.")],
+            &[],
+        ),
     }
 }
 
@@ -555,7 +655,11 @@ pub async fn status_get(State(sim): State<S>, call: Call, Path(id): Path<String>
         .find(|s| s.id == id || s.name.eq_ignore_ascii_case(&id))
     {
         Some(s) => ok_json(200, status_json(&call, s)),
-        None => jerr(404, &[&format!("The status with id '{id}' does not exist.")], &[]),
+        None => jerr(
+            404,
+            &[&format!("The status with id '{id}' does not exist.")],
+            &[],
+        ),
     }
 }
 
@@ -596,7 +700,10 @@ pub async fn user_search(State(sim): State<S>, call: Call) -> Response {
         Err(r) => return r,
     };
     let dc = call.flavor == Flavor::DataCenter;
-    let query = call.q.get("query").or_else(|| if dc { call.q.get("username") } else { None });
+    let query = call
+        .q
+        .get("query")
+        .or_else(|| if dc { call.q.get("username") } else { None });
     let account = call.q.get("accountId");
     let property = call.q.get("property");
     if query.is_none() && account.is_none() && property.is_none() {
@@ -607,7 +714,11 @@ pub async fn user_search(State(sim): State<S>, call: Call) -> Response {
         );
     }
     if query.is_some() && account.is_some() {
-        return jerr(400, &["You can't specify both 'query' and 'accountId'."], &[]);
+        return jerr(
+            400,
+            &["You can't specify both 'query' and 'accountId'."],
+            &[],
+        );
     }
     let w = sim.world.lock();
     let list: Vec<Value> = w
@@ -634,17 +745,19 @@ pub async fn user_get(State(sim): State<S>, call: Call) -> Response {
         .or_else(|| call.q.get("username"))
         .or_else(|| call.q.get("key"));
     let Some(id) = id else {
-        return jerr(400, &["The accountId query parameter needs to be provided."], &[]);
+        return jerr(
+            400,
+            &["The accountId query parameter needs to be provided."],
+            &[],
+        );
     };
-    match w
-        .users
-        .iter()
-        .find(|u| u.account_id == id || (call.flavor == Flavor::DataCenter && (u.name == id || u.key == id)))
-    {
+    match w.users.iter().find(|u| {
+        u.account_id == id || (call.flavor == Flavor::DataCenter && (u.name == id || u.key == id))
+    }) {
         Some(u) => ok_json(200, user_full(&call, u)),
         None => jerr(
             404,
-            &[&format!("Specified user does not exist or you do not have required permissions")],
+            &["Specified user does not exist or you do not have required permissions"],
             &[],
         ),
     }
@@ -658,13 +771,24 @@ pub async fn assignable_search(State(sim): State<S>, call: Call) -> Response {
     let w = sim.world.lock();
     let project_id = if let Some(k) = call.q.get("issueKey").or_else(|| call.q.get("issueId")) {
         match w.find_issue(call.site, k) {
-            Some(id) if super::visible(&w, &call.user, id) => w.issues.get(&id).map(|i| i.project_id),
+            Some(id) if super::visible(&w, &call.user, id) => {
+                w.issues.get(&id).map(|i| i.project_id)
+            }
             _ => return crate::util::not_found_issue(),
         }
     } else if let Some(p) = call.q.get("project") {
-        match w.project_by_key_or_id(call.site, p).filter(|p| w.can_browse(&call.user, p.id)) {
+        match w
+            .project_by_key_or_id(call.site, p)
+            .filter(|p| w.can_browse(&call.user, p.id))
+        {
             Some(p) => Some(p.id),
-            None => return jerr(404, &[&format!("No project could be found with key '{p}'.")], &[]),
+            None => {
+                return jerr(
+                    404,
+                    &[&format!("No project could be found with key '{p}'.")],
+                    &[],
+                )
+            }
         }
     } else {
         None

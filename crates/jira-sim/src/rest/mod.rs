@@ -18,6 +18,7 @@ use crate::util::{jerr, Query};
 use crate::Sim;
 
 pub(crate) mod fields;
+pub(crate) mod hooks;
 pub(crate) mod issues;
 pub(crate) mod meta;
 pub(crate) mod render;
@@ -41,7 +42,6 @@ pub struct Call {
     pub api: String,
     pub q: Query,
     /// Whether the call came through the OAuth gateway path.
-    #[allow(dead_code)]
     pub via: Via,
 }
 
@@ -82,6 +82,29 @@ fn unauthorized(flavor: Flavor) -> Response {
     r
 }
 
+/// OAuth scopes (classic) an operation needs: alternatives of sets.
+fn scopes_for(method: &axum::http::Method, path: &str) -> &'static [&'static [&'static str]] {
+    let read = matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD)
+        || [
+            "/search/jql",
+            "/bulkfetch",
+            "/approximate-count",
+            "/worklog/list",
+            "/jql/parse",
+        ]
+        .iter()
+        .any(|s| path.ends_with(s));
+    if path.contains("/webhook") {
+        &[&["manage:jira-webhook"]]
+    } else if path.ends_with("/myself") || path.contains("/user") {
+        &[&["read:jira-user"], &["read:me"]]
+    } else if read {
+        &[&["read:jira-work"]]
+    } else {
+        &[&["write:jira-work"]]
+    }
+}
+
 /// Who sent the request, or a 401.
 fn authenticate(sim: &Sim, parts: &Parts, ctx: &Ctx) -> Result<Option<String>, Response> {
     let flavor = sim.cfg.flavor;
@@ -96,9 +119,14 @@ fn authenticate(sim: &Sim, parts: &Parts, ctx: &Ctx) -> Result<Option<String>, R
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(unauthorized(flavor));
         }
-        let cloud_id = w.sites.get(ctx.site).map(|s| s.cloud_id.clone()).unwrap_or_default();
+        let cloud_id = w
+            .sites
+            .get(ctx.site)
+            .map(|s| s.cloud_id.clone())
+            .unwrap_or_default();
         drop(w);
-        return match sim.ext.authenticate(cred, &cloud_id) {
+        let scopes = scopes_for(&parts.method, parts.uri.path());
+        return match sim.ext.authenticate(cred, &cloud_id, scopes) {
             Ok(id) => Ok(Some(id)),
             Err(r) => Err(r),
         };
@@ -109,7 +137,9 @@ fn authenticate(sim: &Sim, parts: &Parts, ctx: &Ctx) -> Result<Option<String>, R
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| unauthorized(flavor))?;
-        let (login, secret) = decoded.split_once(':').ok_or_else(|| unauthorized(flavor))?;
+        let (login, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| unauthorized(flavor))?;
         w.users.iter().find(|u| {
             u.active
                 && match flavor {
@@ -181,7 +211,10 @@ impl FromRequestParts<S> for MaybeCall {
         check_version(sim, parts)?;
         let ctx = ctx_of(sim, parts);
         let user = authenticate(sim, parts, &ctx)?;
-        Ok(MaybeCall(user.map(|u| build_call(sim, parts, &ctx, u)), ctx))
+        Ok(MaybeCall(
+            user.map(|u| build_call(sim, parts, &ctx, u)),
+            ctx,
+        ))
     }
 }
 
@@ -224,7 +257,10 @@ pub(crate) fn routes() -> Router<S> {
             .route(&p("/project/search"), get(meta::project_search))
             .route(&p("/project"), get(meta::project_list))
             .route(&p("/project/{projectIdOrKey}"), get(meta::project_get))
-            .route(&p("/project/{projectIdOrKey}/statuses"), get(meta::project_statuses))
+            .route(
+                &p("/project/{projectIdOrKey}/statuses"),
+                get(meta::project_statuses),
+            )
             .route(&p("/issuetype"), get(meta::issuetypes))
             .route(&p("/issuetype/project"), get(meta::issuetypes_for_project))
             .route(&p("/issuetype/{id}"), get(meta::issuetype_get))
@@ -256,8 +292,14 @@ pub(crate) fn routes() -> Router<S> {
                     .put(issues::edit)
                     .delete(issues::delete),
             )
-            .route(&p("/issue/{issueIdOrKey}/changelog"), get(issues::changelog))
-            .route(&p("/issue/{issueIdOrKey}/properties"), get(issues::property_keys))
+            .route(
+                &p("/issue/{issueIdOrKey}/changelog"),
+                get(issues::changelog),
+            )
+            .route(
+                &p("/issue/{issueIdOrKey}/properties"),
+                get(issues::property_keys),
+            )
             .route(
                 &p("/issue/{issueIdOrKey}/properties/{propertyKey}"),
                 get(issues::property_get)
@@ -313,13 +355,41 @@ pub(crate) fn routes() -> Router<S> {
             .route(&p("/worklog/updated"), get(work::worklogs_updated))
             .route(&p("/worklog/deleted"), get(work::worklogs_deleted))
             .route(&p("/worklog/list"), post(work::worklog_list))
-            .route(&p("/search"), get(search::search_old).post(search::search_old_post))
-            .route(&p("/search/jql"), get(search::search_jql).post(search::search_jql_post))
+            .route(
+                &p("/search"),
+                get(search::search_old).post(search::search_old_post),
+            )
+            .route(
+                &p("/search/jql"),
+                get(search::search_jql).post(search::search_jql_post),
+            )
             .route(
                 &p("/search/approximate-count"),
                 post(search::approximate_count),
             )
-            .route(&p("/jql/parse"), post(search::jql_parse));
+            .route(&p("/jql/parse"), post(search::jql_parse))
+            .route(
+                &p("/webhook"),
+                get(hooks::dynamic_list)
+                    .post(hooks::dynamic_register)
+                    .delete(hooks::dynamic_delete),
+            )
+            .route(
+                &p("/webhook/refresh"),
+                axum::routing::put(hooks::dynamic_refresh),
+            )
+            .route(&p("/webhook/failed"), get(hooks::dynamic_failed));
     }
+    r = r
+        .route(
+            "/rest/webhooks/1.0/webhook",
+            get(hooks::admin_list).post(hooks::admin_create),
+        )
+        .route(
+            "/rest/webhooks/1.0/webhook/{id}",
+            get(hooks::admin_get)
+                .put(hooks::admin_update)
+                .delete(hooks::admin_delete),
+        );
     r
 }

@@ -122,7 +122,10 @@ pub fn issuetype_json(call: &Call, t: &IssueType) -> Value {
         v["hierarchyLevel"] = json!(t.level);
         v["untranslatedName"] = json!(t.name);
         if let Some(pid) = t.scope_project {
-            v["entityId"] = json!(format!("00000000-0000-4000-9000-{:012}", t.id.parse::<u64>().unwrap_or(0)));
+            v["entityId"] = json!(format!(
+                "00000000-0000-4000-9000-{:012}",
+                t.id.parse::<u64>().unwrap_or(0)
+            ));
             v["scope"] = json!({"type": "PROJECT", "project": {"id": pid.to_string()}});
         }
     }
@@ -192,7 +195,9 @@ pub fn cf_value_json(w: &World, call: &Call, f: &FieldDef, v: &CfValue) -> Value
     match v {
         CfValue::Number(n) => json!(n),
         CfValue::Text(s) => json!(s),
-        CfValue::Option(id) => find(id).map(|o| option_json(call, o)).unwrap_or(Value::Null),
+        CfValue::Option(id) => find(id)
+            .map(|o| option_json(call, o))
+            .unwrap_or(Value::Null),
         CfValue::Options(ids) => Value::Array(
             ids.iter()
                 .filter_map(|id| find(id))
@@ -206,7 +211,10 @@ pub fn cf_value_json(w: &World, call: &Call, f: &FieldDef, v: &CfValue) -> Value
                 return Value::Null;
             };
             let mut v = option_json(call, parent);
-            if let Some(child) = c.as_ref().and_then(|c| parent.children.iter().find(|o| &o.id == c)) {
+            if let Some(child) = c
+                .as_ref()
+                .and_then(|c| parent.children.iter().find(|o| &o.id == c))
+            {
                 v["child"] = option_json(call, child);
             }
             v
@@ -253,12 +261,19 @@ impl FieldSel {
 
     /// Whether only id / key were asked for (`fields=id` or `fields=key`).
     pub fn wants(&self, id: &str, name: &str, navigable: bool) -> bool {
-        if self.exclude.iter().any(|e| e == id || e.eq_ignore_ascii_case(name)) {
+        if self
+            .exclude
+            .iter()
+            .any(|e| e == id || e.eq_ignore_ascii_case(name))
+        {
             return false;
         }
         self.all
             || (self.navigable && navigable)
-            || self.include.iter().any(|e| e == id || e.eq_ignore_ascii_case(name))
+            || self
+                .include
+                .iter()
+                .any(|e| e == id || e.eq_ignore_ascii_case(name))
     }
 }
 
@@ -385,7 +400,9 @@ pub fn issue_json(w: &World, call: &Call, i: &Issue, o: &IssueOpts) -> Value {
     put(
         "issuetype",
         "Issue Type",
-        w.issue_type(&i.issuetype).map(|t| issuetype_json(call, t)).unwrap_or(Value::Null),
+        w.issue_type(&i.issuetype)
+            .map(|t| issuetype_json(call, t))
+            .unwrap_or(Value::Null),
     );
     put(
         "project",
@@ -401,13 +418,27 @@ pub fn issue_json(w: &World, call: &Call, i: &Issue, o: &IssueOpts) -> Value {
     put(
         "priority",
         "Priority",
-        w.priority(&i.priority).map(|p| priority_json(call, p)).unwrap_or(Value::Null),
+        w.priority(&i.priority)
+            .map(|p| priority_json(call, p))
+            .unwrap_or(Value::Null),
     );
-    put("assignee", "Assignee", opt_user(w, call, i.assignee.as_ref()));
-    put("reporter", "Reporter", opt_user(w, call, i.reporter.as_ref()));
+    put(
+        "assignee",
+        "Assignee",
+        opt_user(w, call, i.assignee.as_ref()),
+    );
+    put(
+        "reporter",
+        "Reporter",
+        opt_user(w, call, i.reporter.as_ref()),
+    );
     put("creator", "Creator", user_json(w, call, &i.creator));
     put("labels", "Labels", json!(i.labels));
-    put("description", "Description", rich_out(call, i.description.as_ref()));
+    put(
+        "description",
+        "Description",
+        rich_out(call, i.description.as_ref()),
+    );
     put("environment", "Environment", Value::Null);
     put("created", "Created", json!(jtime(i.created, tz)));
     put("updated", "Updated", json!(jtime(i.updated, tz)));
@@ -429,7 +460,9 @@ pub fn issue_json(w: &World, call: &Call, i: &Issue, o: &IssueOpts) -> Value {
     put(
         "resolutiondate",
         "Resolved",
-        i.resolution_date.map(|d| json!(jtime(d, tz))).unwrap_or(Value::Null),
+        i.resolution_date
+            .map(|d| json!(jtime(d, tz)))
+            .unwrap_or(Value::Null),
     );
     put(
         "duedate",
@@ -444,9 +477,7 @@ pub fn issue_json(w: &World, call: &Call, i: &Issue, o: &IssueOpts) -> Value {
     let subtasks: Vec<Value> = w
         .issues
         .values()
-        .filter(|c| {
-            c.parent == Some(i.id) && w.issue_type(&c.issuetype).is_some_and(|t| t.subtask)
-        })
+        .filter(|c| c.parent == Some(i.id) && w.issue_type(&c.issuetype).is_some_and(|t| t.subtask))
         .map(|c| issue_mini(w, call, c))
         .collect();
     put("subtasks", "Sub-tasks", Value::Array(subtasks));
@@ -454,9 +485,17 @@ pub fn issue_json(w: &World, call: &Call, i: &Issue, o: &IssueOpts) -> Value {
     put("components", "Components", json!([]));
     put("fixVersions", "Fix versions", json!([]));
     put("versions", "Affects versions", json!([]));
-    let wls: Vec<&Worklog> = w.worklogs.values().filter(|wl| wl.issue_id == i.id).collect();
+    let wls: Vec<&Worklog> = w
+        .worklogs
+        .values()
+        .filter(|wl| wl.issue_id == i.id)
+        .collect();
     let spent: i64 = wls.iter().map(|wl| wl.time_spent_seconds).sum();
-    let spent_v = if wls.is_empty() { Value::Null } else { json!(spent) };
+    let spent_v = if wls.is_empty() {
+        Value::Null
+    } else {
+        json!(spent)
+    };
     put("timespent", "Time Spent", spent_v.clone());
     put("aggregatetimespent", "Σ Time Spent", spent_v);
     put("timeoriginalestimate", "Original estimate", Value::Null);

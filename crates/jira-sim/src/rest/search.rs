@@ -29,7 +29,10 @@ pub fn catalog(w: &World, site: usize, user: &str) -> Catalog {
         tz,
         now: Utc::now(),
         data_center: w.flavor == Flavor::DataCenter,
-        projects: projects.iter().map(|p| (p.id.to_string(), p.key.clone())).collect(),
+        projects: projects
+            .iter()
+            .map(|p| (p.id.to_string(), p.key.clone()))
+            .collect(),
         statuses: w
             .statuses
             .iter()
@@ -143,11 +146,23 @@ fn str_list(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::Array(a)) => a
             .iter()
-            .filter_map(|x| x.as_str().map(str::to_string).or_else(|| x.as_i64().map(|n| n.to_string())))
-            .flat_map(|s| s.split(',').map(|p| p.trim().to_string()).collect::<Vec<_>>())
+            .filter_map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .or_else(|| x.as_i64().map(|n| n.to_string()))
+            })
+            .flat_map(|s| {
+                s.split(',')
+                    .map(|p| p.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
             .filter(|s| !s.is_empty())
             .collect(),
-        Some(Value::String(s)) => s.split(',').map(|p| p.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
         _ => vec![],
     }
 }
@@ -163,7 +178,9 @@ fn jql_hash(jql: &str) -> String {
 }
 
 fn decode_token(t: &str, jql: &str) -> Option<usize> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .ok()?;
     let v: Value = serde_json::from_slice(&raw).ok()?;
     if v.get("q")?.as_str()? != jql_hash(jql) {
         return None;
@@ -176,7 +193,11 @@ fn search_jql_impl(sim: &S, call: &Call, p: JqlParams) -> Response {
         return jerr(400, &["The number of properties can't exceed 5."], &[]);
     }
     if p.reconcile.len() > 50 {
-        return jerr(400, &["The number of reconcileIssues can't exceed 50."], &[]);
+        return jerr(
+            400,
+            &["The number of reconcileIssues can't exceed 50."],
+            &[],
+        );
     }
     let w = sim.world.lock();
     let c = match compile(&w, call, &p.jql) {
@@ -194,7 +215,13 @@ fn search_jql_impl(sim: &S, call: &Call, p: JqlParams) -> Response {
         None => 0,
         Some(t) => match decode_token(t, &p.jql) {
             Some(o) => o,
-            None => return jerr(400, &["The provided next page token is invalid or expired."], &[]),
+            None => {
+                return jerr(
+                    400,
+                    &["The provided next page token is invalid or expired."],
+                    &[],
+                )
+            }
         },
     };
     let mut call = call.clone();
@@ -205,11 +232,17 @@ fn search_jql_impl(sim: &S, call: &Call, p: JqlParams) -> Response {
     opts.properties = p.properties;
     opts.fields_by_keys = p.fields_by_keys;
     let light = opts.fields.none()
-        || (!opts.fields.all && !opts.fields.navigable && opts.fields.include.iter().all(|f| f == "id" || f == "key"));
+        || (!opts.fields.all
+            && !opts.fields.navigable
+            && opts.fields.include.iter().all(|f| f == "id" || f == "key"));
     let cap = if light { 5000 } else { 100 };
     let max = p.max.unwrap_or(50);
     if max < 0 {
-        return jerr(400, &["The 'maxResults' parameter must not be negative."], &[]);
+        return jerr(
+            400,
+            &["The 'maxResults' parameter must not be negative."],
+            &[],
+        );
     }
     let max = (max as usize).min(cap);
     let ids = run(&w, &call, &c, &p.reconcile);
@@ -240,7 +273,12 @@ pub async fn search_jql(State(sim): State<S>, call: Call) -> Response {
             Err(_) => return jerr(400, &["The 'maxResults' parameter must be a number."], &[]),
         },
     };
-    let reconcile: Vec<u64> = call.q.list("reconcileIssues").iter().filter_map(|s| s.parse().ok()).collect();
+    let reconcile: Vec<u64> = call
+        .q
+        .list("reconcileIssues")
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
     let p = JqlParams {
         jql: call.q.get("jql").unwrap_or("").to_string(),
         token: call.q.get("nextPageToken").map(str::to_string),
@@ -263,13 +301,23 @@ pub async fn search_jql_post(State(sim): State<S>, call: Call, body: Bytes) -> R
         Err(r) => return r,
     };
     let p = JqlParams {
-        jql: b.get("jql").and_then(Value::as_str).unwrap_or("").to_string(),
-        token: b.get("nextPageToken").and_then(Value::as_str).map(str::to_string),
+        jql: b
+            .get("jql")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        token: b
+            .get("nextPageToken")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         max: b.get("maxResults").and_then(Value::as_i64),
         fields: str_list(b.get("fields")),
         expand: str_list(b.get("expand")),
         properties: str_list(b.get("properties")),
-        fields_by_keys: b.get("fieldsByKeys").and_then(Value::as_bool).unwrap_or(false),
+        fields_by_keys: b
+            .get("fieldsByKeys")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         reconcile: b
             .get("reconcileIssues")
             .and_then(Value::as_array)
@@ -281,7 +329,15 @@ pub async fn search_jql_post(State(sim): State<S>, call: Call, body: Bytes) -> R
 
 const REMOVED: &str = "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046";
 
-fn search_dc(sim: &S, call: &Call, jql: &str, start: i64, max: i64, fields: Vec<String>, expand: Vec<String>) -> Response {
+fn search_dc(
+    sim: &S,
+    call: &Call,
+    jql: &str,
+    start: i64,
+    max: i64,
+    fields: Vec<String>,
+    expand: Vec<String>,
+) -> Response {
     if start < 0 {
         return jerr(400, &["The 'startAt' parameter must not be negative."], &[]);
     }
@@ -425,7 +481,11 @@ pub async fn bulk_fetch(State(sim): State<S>, call: Call, body: Bytes) -> Respon
         return jerr(400, &["issueIdsOrKeys must not be empty."], &[]);
     }
     if keys.len() > 100 {
-        return jerr(400, &["The number of issueIdsOrKeys can't exceed 100."], &[]);
+        return jerr(
+            400,
+            &["The number of issueIdsOrKeys can't exceed 100."],
+            &[],
+        );
     }
     let props = str_list(b.get("properties"));
     if props.len() > 5 {
@@ -440,7 +500,10 @@ pub async fn bulk_fetch(State(sim): State<S>, call: Call, body: Bytes) -> Respon
         },
         expand: str_list(b.get("expand")),
         properties: props,
-        fields_by_keys: b.get("fieldsByKeys").and_then(Value::as_bool).unwrap_or(false),
+        fields_by_keys: b
+            .get("fieldsByKeys")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     };
     let w = sim.world.lock();
     let mut ids: Vec<u64> = keys
@@ -467,12 +530,14 @@ fn highlight(summary: &str, q: &str) -> String {
     let lower = summary.to_lowercase();
     let ql = q.to_lowercase();
     match lower.find(&ql) {
-        Some(pos) if summary.is_char_boundary(pos) && summary.is_char_boundary(pos + q.len()) => format!(
-            "{}<b>{}</b>{}",
-            &summary[..pos],
-            &summary[pos..pos + q.len()],
-            &summary[pos + q.len()..]
-        ),
+        Some(pos) if summary.is_char_boundary(pos) && summary.is_char_boundary(pos + q.len()) => {
+            format!(
+                "{}<b>{}</b>{}",
+                &summary[..pos],
+                &summary[pos..pos + q.len()],
+                &summary[pos + q.len()..]
+            )
+        }
         _ => summary.to_string(),
     }
 }
@@ -494,11 +559,17 @@ pub async fn picker(State(sim): State<S>, call: Call) -> Response {
         .issues
         .values()
         .filter(|i| w.site_of_issue(i) == call.site && w.can_browse(&call.user, i.project_id))
-        .filter(|i| project.as_ref().is_none_or(|p| *p == i.project_id.to_string()))
+        .filter(|i| {
+            project
+                .as_ref()
+                .is_none_or(|p| *p == i.project_id.to_string())
+        })
         .filter(|i| show_subtasks || !w.issue_type(&i.issuetype).is_some_and(|t| t.subtask))
         .filter(|i| base.as_ref().is_none_or(|c| c.matches(&doc_of(&w, i))))
         .filter(|i| {
-            ql.is_empty() || i.summary.to_lowercase().contains(&ql) || i.key.to_lowercase().starts_with(&ql)
+            ql.is_empty()
+                || i.summary.to_lowercase().contains(&ql)
+                || i.key.to_lowercase().starts_with(&ql)
         })
         .collect();
     hits.sort_by_key(|i| std::cmp::Reverse(i.updated));

@@ -19,7 +19,15 @@ use crate::Sim;
 
 // ------------------------------------------------------------------ events
 
-fn child_event(sim: &Sim, w: &World, issue_id: u64, event: &str, key: &str, payload: Value, user: &str) -> Option<(Value, super::issues::jql_doc::DocSnap)> {
+fn child_event(
+    sim: &Sim,
+    w: &World,
+    issue_id: u64,
+    event: &str,
+    key: &str,
+    payload: Value,
+    user: &str,
+) -> Option<(Value, super::issues::jql_doc::DocSnap)> {
     let issue = w.issues.get(&issue_id)?;
     let site = w.site_of_issue(issue);
     let call = hook_call(sim, w, site, user);
@@ -42,14 +50,27 @@ fn child_event(sim: &Sim, w: &World, issue_id: u64, event: &str, key: &str, payl
     Some((body, snap))
 }
 
-fn worklog_event(sim: &Sim, w: &World, wl: &Worklog, event: &str, user: &str) -> Option<(Value, super::issues::jql_doc::DocSnap)> {
+fn worklog_event(
+    sim: &Sim,
+    w: &World,
+    wl: &Worklog,
+    event: &str,
+    user: &str,
+) -> Option<(Value, super::issues::jql_doc::DocSnap)> {
     let issue = w.issues.get(&wl.issue_id)?;
     let call = hook_call(sim, w, w.site_of_issue(issue), user);
     let payload = worklog_json(w, &call, wl, false);
     child_event(sim, w, wl.issue_id, event, "worklog", payload, user)
 }
 
-fn comment_event(sim: &Sim, w: &World, issue_id: u64, c: &Comment, event: &str, user: &str) -> Option<(Value, super::issues::jql_doc::DocSnap)> {
+fn comment_event(
+    sim: &Sim,
+    w: &World,
+    issue_id: u64,
+    c: &Comment,
+    event: &str,
+    user: &str,
+) -> Option<(Value, super::issues::jql_doc::DocSnap)> {
     let issue = w.issues.get(&issue_id)?;
     let call = hook_call(sim, w, w.site_of_issue(issue), user);
     let payload = comment_json(w, &call, issue, c);
@@ -80,7 +101,11 @@ pub fn add_comment(w: &mut World, issue_id: u64, user: &str, body: RichText) -> 
 fn comment_body(call: &Call, b: &Value) -> Result<RichText, Response> {
     let v = b.get("body").cloned().unwrap_or(Value::Null);
     if v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()) {
-        return Err(jerr(400, &[], &[("comment", "Comment body can not be empty!")]));
+        return Err(jerr(
+            400,
+            &[],
+            &[("comment", "Comment body can not be empty!")],
+        ));
     }
     let mut errs = Errors::default();
     match fields::rich_in(call, "comment", &v, &mut errs) {
@@ -104,12 +129,25 @@ pub async fn comments(State(sim): State<S>, call: Call, Path(key): Path<String>)
     if call.q.get("orderBy") == Some("-created") {
         list.reverse();
     }
-    let page: Vec<Value> = list.iter().skip(start).take(max).map(|c| comment_json(&w, &call, issue, c)).collect();
-    ok_json(200, json!({"startAt": start, "maxResults": max, "total": list.len(), "comments": page}))
+    let page: Vec<Value> = list
+        .iter()
+        .skip(start)
+        .take(max)
+        .map(|c| comment_json(&w, &call, issue, c))
+        .collect();
+    ok_json(
+        200,
+        json!({"startAt": start, "maxResults": max, "total": list.len(), "comments": page}),
+    )
 }
 
 /// Adds a comment as `call.user` (REST and control API).
-pub fn comment_add_impl(sim: &Sim, call: &Call, key: &str, body: &Value) -> Result<Value, Response> {
+pub fn comment_add_impl(
+    sim: &Sim,
+    call: &Call,
+    key: &str,
+    body: &Value,
+) -> Result<Value, Response> {
     let text = comment_body(call, body)?;
     let mut w = sim.world.lock();
     let id = find_visible(&w, call, key)?;
@@ -125,7 +163,12 @@ pub fn comment_add_impl(sim: &Sim, call: &Call, key: &str, body: &Value) -> Resu
     Ok(v)
 }
 
-pub async fn comment_add(State(sim): State<S>, call: Call, Path(key): Path<String>, body: Bytes) -> Response {
+pub async fn comment_add(
+    State(sim): State<S>,
+    call: Call,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
     let b = match json_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -137,10 +180,18 @@ pub async fn comment_add(State(sim): State<S>, call: Call, Path(key): Path<Strin
 }
 
 fn no_comment(id: &str) -> Response {
-    jerr(404, &[&format!("Can not find a comment for the id: {id}.")], &[])
+    jerr(
+        404,
+        &[&format!("Can not find a comment for the id: {id}.")],
+        &[],
+    )
 }
 
-pub async fn comment_get(State(sim): State<S>, call: Call, Path((key, cid)): Path<(String, String)>) -> Response {
+pub async fn comment_get(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, cid)): Path<(String, String)>,
+) -> Response {
     let w = sim.world.lock();
     let id = match find_visible(&w, &call, &key) {
         Ok(id) => id,
@@ -153,7 +204,12 @@ pub async fn comment_get(State(sim): State<S>, call: Call, Path((key, cid)): Pat
     }
 }
 
-pub async fn comment_update(State(sim): State<S>, call: Call, Path((key, cid)): Path<(String, String)>, body: Bytes) -> Response {
+pub async fn comment_update(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, cid)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     let b = match json_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -168,11 +224,19 @@ pub async fn comment_update(State(sim): State<S>, call: Call, Path((key, cid)): 
         Err(r) => return r,
     };
     let admin = w.user(&call.user).is_some_and(|u| u.admin);
-    let Some(c) = w.issues.get_mut(&id).and_then(|i| i.comments.iter_mut().find(|c| c.id.to_string() == cid)) else {
+    let Some(c) = w
+        .issues
+        .get_mut(&id)
+        .and_then(|i| i.comments.iter_mut().find(|c| c.id.to_string() == cid))
+    else {
         return no_comment(&cid);
     };
     if c.author != call.user && !admin {
-        return jerr(403, &["You do not have the permission to edit this comment."], &[]);
+        return jerr(
+            403,
+            &["You do not have the permission to edit this comment."],
+            &[],
+        );
     }
     c.body = text;
     c.update_author = call.user.clone();
@@ -186,18 +250,31 @@ pub async fn comment_update(State(sim): State<S>, call: Call, Path((key, cid)): 
     ok_json(200, v)
 }
 
-pub async fn comment_delete(State(sim): State<S>, call: Call, Path((key, cid)): Path<(String, String)>) -> Response {
+pub async fn comment_delete(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, cid)): Path<(String, String)>,
+) -> Response {
     let mut w = sim.world.lock();
     let id = match find_visible(&w, &call, &key) {
         Ok(id) => id,
         Err(r) => return r,
     };
     let admin = w.user(&call.user).is_some_and(|u| u.admin);
-    let Some(c) = w.issues[&id].comments.iter().find(|c| c.id.to_string() == cid).cloned() else {
+    let Some(c) = w.issues[&id]
+        .comments
+        .iter()
+        .find(|c| c.id.to_string() == cid)
+        .cloned()
+    else {
         return no_comment(&cid);
     };
     if c.author != call.user && !admin {
-        return jerr(403, &["You do not have the permission to delete this comment."], &[]);
+        return jerr(
+            403,
+            &["You do not have the permission to delete this comment."],
+            &[],
+        );
     }
     let ev = comment_event(&sim, &w, id, &c, "comment_deleted", &call.user);
     if let Some(i) = w.issues.get_mut(&id) {
@@ -221,9 +298,11 @@ pub fn parse_started(s: &str) -> Option<DateTime<FixedOffset>> {
         && b[16] == b':'
         && b[19] == b'.'
         && (b[23] == b'+' || b[23] == b'-')
-        && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22, 24, 25, 26, 27]
-            .iter()
-            .all(|i| b[*i].is_ascii_digit());
+        && [
+            0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22, 24, 25, 26, 27,
+        ]
+        .iter()
+        .all(|i| b[*i].is_ascii_digit());
     if !shape_ok {
         return None;
     }
@@ -244,7 +323,10 @@ fn worklog_input(call: &Call, b: &Value, creating: bool) -> Result<WlInput, Resp
     let started = match b.get("started") {
         None | Some(Value::Null) => {
             if creating {
-                errs.add("started", "You must specify the date and time the work started.");
+                errs.add(
+                    "started",
+                    "You must specify the date and time the work started.",
+                );
             }
             None
         }
@@ -308,16 +390,32 @@ fn worklog_input(call: &Call, b: &Value, creating: bool) -> Result<WlInput, Resp
                     }
                 }
             }
-            None => errs.messages.push("The properties must be an array.".into()),
+            None => errs
+                .messages
+                .push("The properties must be an array.".into()),
         }
     }
     match call.q.get("adjustEstimate") {
         None | Some("auto" | "leave") => {}
-        Some("new") if call.q.get("newEstimate").is_some_and(|e| parse_duration(e).is_some()) => {}
+        Some("new")
+            if call
+                .q
+                .get("newEstimate")
+                .is_some_and(|e| parse_duration(e).is_some()) => {}
         Some("new") => errs.add("newEstimate", "You must supply a valid new estimate."),
-        Some("manual") if call.q.get("reduceBy").or(call.q.get("increaseBy")).is_some_and(|e| parse_duration(e).is_some()) => {}
-        Some("manual") => errs.add("reduceBy", "You must specify a valid amount to reduce the estimate by."),
-        Some(other) => errs.messages.push(format!("Invalid value for adjustEstimate: '{other}'.")),
+        Some("manual")
+            if call
+                .q
+                .get("reduceBy")
+                .or(call.q.get("increaseBy"))
+                .is_some_and(|e| parse_duration(e).is_some()) => {}
+        Some("manual") => errs.add(
+            "reduceBy",
+            "You must specify a valid amount to reduce the estimate by.",
+        ),
+        Some(other) => errs
+            .messages
+            .push(format!("Invalid value for adjustEstimate: '{other}'.")),
     }
     if !errs.is_empty() {
         return Err(errs.into_response(400));
@@ -376,7 +474,12 @@ pub fn worklog_add_impl(sim: &Sim, call: &Call, key: &str, b: &Value) -> Result<
     Ok(v)
 }
 
-pub async fn worklog_add(State(sim): State<S>, call: Call, Path(key): Path<String>, body: Bytes) -> Response {
+pub async fn worklog_add(
+    State(sim): State<S>,
+    call: Call,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
     let b = match json_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -392,8 +495,14 @@ pub async fn worklogs(State(sim): State<S>, call: Call, Path(key): Path<String>)
         Ok(p) => p,
         Err(r) => return r,
     };
-    let after = call.q.get("startedAfter").and_then(|s| s.parse::<i64>().ok());
-    let before = call.q.get("startedBefore").and_then(|s| s.parse::<i64>().ok());
+    let after = call
+        .q
+        .get("startedAfter")
+        .and_then(|s| s.parse::<i64>().ok());
+    let before = call
+        .q
+        .get("startedBefore")
+        .and_then(|s| s.parse::<i64>().ok());
     let w = sim.world.lock();
     let id = match find_visible(&w, &call, &key) {
         Ok(id) => id,
@@ -407,8 +516,16 @@ pub async fn worklogs(State(sim): State<S>, call: Call, Path(key): Path<String>)
         .filter(|wl| before.is_none_or(|b| wl.started.timestamp_millis() < b))
         .collect();
     let props = with_props(&call);
-    let page: Vec<Value> = list.iter().skip(start).take(max).map(|wl| worklog_json(&w, &call, wl, props)).collect();
-    ok_json(200, json!({"startAt": start, "maxResults": max, "total": list.len(), "worklogs": page}))
+    let page: Vec<Value> = list
+        .iter()
+        .skip(start)
+        .take(max)
+        .map(|wl| worklog_json(&w, &call, wl, props))
+        .collect();
+    ok_json(
+        200,
+        json!({"startAt": start, "maxResults": max, "total": list.len(), "worklogs": page}),
+    )
 }
 
 fn find_worklog(w: &World, call: &Call, key: &str, wid: &str) -> Result<(u64, u64), Response> {
@@ -421,19 +538,36 @@ fn find_worklog(w: &World, call: &Call, key: &str, wid: &str) -> Result<(u64, u6
 }
 
 fn no_worklog(wid: &str) -> Response {
-    jerr(404, &[&format!("Cannot find worklog with id: '{wid}'.")], &[])
+    jerr(
+        404,
+        &[&format!("Cannot find worklog with id: '{wid}'.")],
+        &[],
+    )
 }
 
-pub async fn worklog_get(State(sim): State<S>, call: Call, Path((key, wid)): Path<(String, String)>) -> Response {
+pub async fn worklog_get(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, wid)): Path<(String, String)>,
+) -> Response {
     let w = sim.world.lock();
     match find_worklog(&w, &call, &key, &wid) {
-        Ok((_, wid)) => ok_json(200, worklog_json(&w, &call, &w.worklogs[&wid], with_props(&call))),
+        Ok((_, wid)) => ok_json(
+            200,
+            worklog_json(&w, &call, &w.worklogs[&wid], with_props(&call)),
+        ),
         Err(r) => r,
     }
 }
 
 /// Updates a worklog as `call.user` (REST and control API).
-pub fn worklog_update_impl(sim: &Sim, call: &Call, key: &str, wid: &str, b: &Value) -> Result<Value, Response> {
+pub fn worklog_update_impl(
+    sim: &Sim,
+    call: &Call,
+    key: &str,
+    wid: &str,
+    b: &Value,
+) -> Result<Value, Response> {
     let input = worklog_input(call, b, false)?;
     let mut w = sim.world.lock();
     let (id, wid) = find_worklog(&w, call, key, wid)?;
@@ -443,7 +577,11 @@ pub fn worklog_update_impl(sim: &Sim, call: &Call, key: &str, wid: &str, b: &Val
         return Err(no_worklog(&wid.to_string()));
     };
     if wl.author != call.user && !admin {
-        return Err(jerr(403, &["You do not have the permission to edit this worklog."], &[]));
+        return Err(jerr(
+            403,
+            &["You do not have the permission to edit this worklog."],
+            &[],
+        ));
     }
     if let Some(s) = input.started {
         wl.started = s;
@@ -471,7 +609,12 @@ pub fn worklog_update_impl(sim: &Sim, call: &Call, key: &str, wid: &str, b: &Val
     Ok(v)
 }
 
-pub async fn worklog_update(State(sim): State<S>, call: Call, Path((key, wid)): Path<(String, String)>, body: Bytes) -> Response {
+pub async fn worklog_update(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, wid)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     let b = match json_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -486,7 +629,11 @@ pub async fn worklog_update(State(sim): State<S>, call: Call, Path((key, wid)): 
 pub fn worklog_delete_impl(sim: &Sim, call: &Call, key: &str, wid: &str) -> Result<(), Response> {
     if let Some(a) = call.q.get("adjustEstimate") {
         if !matches!(a, "auto" | "leave" | "new" | "manual") {
-            return Err(jerr(400, &[&format!("Invalid value for adjustEstimate: '{a}'.")], &[]));
+            return Err(jerr(
+                400,
+                &[&format!("Invalid value for adjustEstimate: '{a}'.")],
+                &[],
+            ));
         }
     }
     let mut w = sim.world.lock();
@@ -496,7 +643,11 @@ pub fn worklog_delete_impl(sim: &Sim, call: &Call, key: &str, wid: &str) -> Resu
         return Err(no_worklog(&wid.to_string()));
     };
     if wl.author != call.user && !admin {
-        return Err(jerr(403, &["You do not have the permission to delete this worklog."], &[]));
+        return Err(jerr(
+            403,
+            &["You do not have the permission to delete this worklog."],
+            &[],
+        ));
     }
     let ev = worklog_event(sim, &w, &wl, "worklog_deleted", &call.user);
     let now = Utc::now();
@@ -511,7 +662,11 @@ pub fn worklog_delete_impl(sim: &Sim, call: &Call, key: &str, wid: &str) -> Resu
     Ok(())
 }
 
-pub async fn worklog_delete(State(sim): State<S>, call: Call, Path((key, wid)): Path<(String, String)>) -> Response {
+pub async fn worklog_delete(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, wid)): Path<(String, String)>,
+) -> Response {
     match worklog_delete_impl(&sim, &call, &key, &wid) {
         Ok(()) => no_content(),
         Err(r) => r,
@@ -540,7 +695,12 @@ fn feed(sim: &Sim, call: &Call, entries: Vec<(u64, i64)>, path: &str, props: boo
             let p: Vec<Value> = if props {
                 w.worklogs
                     .get(id)
-                    .map(|wl| wl.properties.iter().map(|(k, v)| json!({"key": k, "value": v})).collect())
+                    .map(|wl| {
+                        wl.properties
+                            .iter()
+                            .map(|(k, v)| json!({"key": k, "value": v}))
+                            .collect()
+                    })
                     .unwrap_or_default()
             } else {
                 vec![]
@@ -567,9 +727,12 @@ pub async fn worklogs_updated(State(sim): State<S>, call: Call) -> Response {
         w.worklog_updated
             .iter()
             .filter(|(id, _)| {
-                w.worklogs
-                    .get(id)
-                    .is_some_and(|wl| super::visible(&w, &call.user, wl.issue_id) && w.issues.get(&wl.issue_id).is_some_and(|i| w.site_of_issue(i) == call.site))
+                w.worklogs.get(id).is_some_and(|wl| {
+                    super::visible(&w, &call.user, wl.issue_id)
+                        && w.issues
+                            .get(&wl.issue_id)
+                            .is_some_and(|i| w.site_of_issue(i) == call.site)
+                })
             })
             .map(|(id, t)| (*id, *t))
             .collect()
@@ -600,7 +763,10 @@ pub async fn worklog_list(State(sim): State<S>, call: Call, body: Bytes) -> Resp
     let props = with_props(&call);
     let list: Vec<Value> = ids
         .iter()
-        .filter_map(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .filter_map(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
         .filter_map(|id| w.worklogs.get(&id))
         .filter(|wl| super::visible(&w, &call.user, wl.issue_id))
         .map(|wl| worklog_json(&w, &call, wl, props))
@@ -612,7 +778,11 @@ pub async fn worklog_list(State(sim): State<S>, call: Call, body: Bytes) -> Resp
 
 // ------------------------------------------------------------------ worklog properties
 
-pub async fn worklog_property_keys(State(sim): State<S>, call: Call, Path((key, wid)): Path<(String, String)>) -> Response {
+pub async fn worklog_property_keys(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, wid)): Path<(String, String)>,
+) -> Response {
     let w = sim.world.lock();
     match find_worklog(&w, &call, &key, &wid) {
         Ok((id, wid)) => {
@@ -627,18 +797,31 @@ pub async fn worklog_property_keys(State(sim): State<S>, call: Call, Path((key, 
     }
 }
 
-pub async fn worklog_property_get(State(sim): State<S>, call: Call, Path((key, wid, prop)): Path<(String, String, String)>) -> Response {
+pub async fn worklog_property_get(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, wid, prop)): Path<(String, String, String)>,
+) -> Response {
     let w = sim.world.lock();
     match find_worklog(&w, &call, &key, &wid) {
         Ok((_, wid)) => match w.worklogs[&wid].properties.get(&prop) {
             Some(v) => ok_json(200, json!({"key": prop, "value": v})),
-            None => jerr(404, &[&format!("The property with key '{prop}' does not exist.")], &[]),
+            None => jerr(
+                404,
+                &[&format!("The property with key '{prop}' does not exist.")],
+                &[],
+            ),
         },
         Err(r) => r,
     }
 }
 
-pub async fn worklog_property_put(State(sim): State<S>, call: Call, Path((key, wid, prop)): Path<(String, String, String)>, body: Bytes) -> Response {
+pub async fn worklog_property_put(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, wid, prop)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
     let value = match json_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -661,12 +844,24 @@ pub async fn worklog_property_put(State(sim): State<S>, call: Call, Path((key, w
     }
 }
 
-pub async fn worklog_property_delete(State(sim): State<S>, call: Call, Path((key, wid, prop)): Path<(String, String, String)>) -> Response {
+pub async fn worklog_property_delete(
+    State(sim): State<S>,
+    call: Call,
+    Path((key, wid, prop)): Path<(String, String, String)>,
+) -> Response {
     let mut w = sim.world.lock();
     match find_worklog(&w, &call, &key, &wid) {
-        Ok((_, wid)) => match w.worklogs.get_mut(&wid).and_then(|wl| wl.properties.remove(&prop)) {
+        Ok((_, wid)) => match w
+            .worklogs
+            .get_mut(&wid)
+            .and_then(|wl| wl.properties.remove(&prop))
+        {
             Some(_) => no_content(),
-            None => jerr(404, &[&format!("The property with key '{prop}' does not exist.")], &[]),
+            None => jerr(
+                404,
+                &[&format!("The property with key '{prop}' does not exist.")],
+                &[],
+            ),
         },
         Err(r) => r,
     }
