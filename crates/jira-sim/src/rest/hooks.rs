@@ -17,6 +17,9 @@ fn rejected((status, body): SimReject) -> Response {
 
 /// The OAuth client of a dynamic-webhook call, or Jira's 403.
 fn app(sim: &S, call: &Call) -> Result<String, Response> {
+    if let Some(r) = super::cloud_only(call) {
+        return Err(r);
+    }
     match (call.via, sim.ext.client_id()) {
         (Via::OAuth, Some(c)) => Ok(c.to_string()),
         _ => Err(jerr(

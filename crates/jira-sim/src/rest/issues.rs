@@ -395,6 +395,9 @@ pub async fn get_issue(State(sim): State<S>, call: Call, Path(key): Path<String>
 }
 
 pub async fn changelog(State(sim): State<S>, call: Call, Path(key): Path<String>) -> Response {
+    if let Some(r) = super::cloud_only(&call) {
+        return r;
+    }
     let (start, max) = match paging(&call.q, 100, 100) {
         Ok(p) => p,
         Err(r) => return r,

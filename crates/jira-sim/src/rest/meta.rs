@@ -33,7 +33,6 @@ pub async fn server_info(State(sim): State<S>, MaybeCall(call, ctx): MaybeCall) 
             "serverTime": now,
             "scmInfo": "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f",
             "serverTitle": title,
-            "defaultLocale": {"locale": "en_US"},
             "serverTimeZone": "Etc/UTC",
         }),
         Flavor::DataCenter => json!({
@@ -59,6 +58,7 @@ pub async fn myself(State(sim): State<S>, call: Call) -> Response {
     };
     let mut v = user_full(&call, u);
     v["emailAddress"] = json!(u.email);
+    v["locale"] = json!(u.locale);
     let groups: Vec<Value> = if u.admin {
         vec!["jira-administrators", "jira-software-users"]
     } else {
@@ -242,6 +242,9 @@ pub async fn issuetypes(State(sim): State<S>, call: Call) -> Response {
 }
 
 pub async fn issuetypes_for_project(State(sim): State<S>, call: Call) -> Response {
+    if let Some(r) = super::cloud_only(&call) {
+        return r;
+    }
     let w = sim.world.lock();
     let Some(pid) = call.q.get("projectId") else {
         return jerr(400, &["The projectId parameter is required."], &[]);
@@ -565,7 +568,6 @@ pub async fn fields(State(sim): State<S>, _call: Call) -> Response {
             "id": f.id,
             "key": f.id,
             "name": f.name,
-            "untranslatedName": f.name,
             "custom": true,
             "orderable": true,
             "navigable": true,
@@ -591,6 +593,9 @@ pub async fn priorities(State(sim): State<S>, call: Call) -> Response {
 }
 
 pub async fn priority_search(State(sim): State<S>, call: Call) -> Response {
+    if let Some(r) = super::cloud_only(&call) {
+        return r;
+    }
     let (start, max) = match paging(&call.q, 50, 50) {
         Ok(p) => p,
         Err(r) => return r,

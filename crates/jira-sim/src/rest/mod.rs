@@ -218,6 +218,11 @@ impl FromRequestParts<S> for MaybeCall {
     }
 }
 
+/// Data Center has no such operation: Jira's 404 for an unknown REST path.
+pub fn cloud_only(call: &Call) -> Option<Response> {
+    (call.flavor == Flavor::DataCenter).then(|| jerr(404, &["null for uri: not found"], &[]))
+}
+
 /// Parses a JSON request body with Jira's error for malformed input.
 pub fn json_body(bytes: &[u8]) -> Result<Value, Response> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {

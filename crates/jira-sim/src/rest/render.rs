@@ -25,7 +25,6 @@ pub fn user_full(call: &Call, u: &User) -> Value {
                 "displayName": u.display_name,
                 "active": u.active,
                 "timeZone": u.tz.name(),
-                "locale": u.locale,
             });
             if u.email_visible || u.account_id == call.user {
                 v["emailAddress"] = json!(u.email);
@@ -41,7 +40,6 @@ pub fn user_full(call: &Call, u: &User) -> Value {
             "displayName": u.display_name,
             "active": u.active,
             "timeZone": u.tz.name(),
-            "locale": u.locale,
         }),
     }
 }
@@ -120,7 +118,6 @@ pub fn issuetype_json(call: &Call, t: &IssueType) -> Value {
     });
     if call.flavor == Flavor::Cloud {
         v["hierarchyLevel"] = json!(t.level);
-        v["untranslatedName"] = json!(t.name);
         if let Some(pid) = t.scope_project {
             v["entityId"] = json!(format!(
                 "00000000-0000-4000-9000-{:012}",

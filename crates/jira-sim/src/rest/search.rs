@@ -446,6 +446,9 @@ pub async fn approximate_count(State(sim): State<S>, call: Call, body: Bytes) ->
 }
 
 pub async fn jql_parse(State(sim): State<S>, call: Call, body: Bytes) -> Response {
+    if let Some(r) = super::cloud_only(&call) {
+        return r;
+    }
     let b = match json_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
