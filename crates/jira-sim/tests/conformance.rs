@@ -891,6 +891,63 @@ async fn walk_common(w: &mut Walker) {
         .await;
     }
 
+    // Admin webhooks (Jira's webhooks REST API, outside the platform documents).
+    let hook = w
+        .expect(
+            M::POST,
+            "/rest/webhooks/1.0/webhook",
+            Some(
+                json!({"name": "conformance", "url": "https://example.com/admin-hook",
+                        "events": ["jira:issue_created", "jira:issue_updated"],
+                        "filters": {"issue-related-events-section": "project = OPS"},
+                        "excludeBody": false}),
+            ),
+            201,
+        )
+        .await;
+    let hook_id = hook["self"]
+        .as_str()
+        .and_then(|s| s.rsplit('/').next())
+        .unwrap_or("0")
+        .to_string();
+    w.expect(
+        M::POST,
+        "/rest/webhooks/1.0/webhook",
+        Some(json!({"name": "no url", "events": ["jira:issue_created"]})),
+        400,
+    )
+    .await;
+    w.expect(M::GET, "/rest/webhooks/1.0/webhook", None, 200)
+        .await;
+    w.expect(
+        M::GET,
+        &format!("/rest/webhooks/1.0/webhook/{hook_id}"),
+        None,
+        200,
+    )
+    .await;
+    w.expect(
+        M::PUT,
+        &format!("/rest/webhooks/1.0/webhook/{hook_id}"),
+        Some(json!({"name": "conformance renamed"})),
+        200,
+    )
+    .await;
+    w.expect(
+        M::DELETE,
+        &format!("/rest/webhooks/1.0/webhook/{hook_id}"),
+        None,
+        204,
+    )
+    .await;
+    w.expect(
+        M::GET,
+        &format!("/rest/webhooks/1.0/webhook/{hook_id}"),
+        None,
+        404,
+    )
+    .await;
+
     // Delete.
     w.expect(M::DELETE, &format!("~/issue/{key2}"), None, 204)
         .await;
