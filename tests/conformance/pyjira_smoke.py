@@ -34,25 +34,33 @@ def check(condition: bool, message: str) -> None:
 def create_metadata(j: JIRA, cloud: bool, project: str) -> str:
     """Reads the create metadata of `project`; returns the Task issue type id."""
     if cloud:
-        # The library refuses the per-project createmeta endpoints on Cloud
-        # (pycontribs/jira#2353) and reads create metadata with `createmeta`.
+        # On Cloud the library refuses its per-project createmeta methods
+        # (pycontribs/jira#2353), and the global `createmeta` it offers instead calls
+        # GET /issue/createmeta, which Jira Cloud removed (CHANGE-1304): the path then
+        # reads as an issue key and answers 404. Users work around both by calling the
+        # per-project endpoints through the library's own authenticated JSON helper.
         try:
             j.project_issue_types(project)
             raise AssertionError("project_issue_types was expected to be refused on Cloud by the library")
         except JIRAError as err:
             check("Unsupported" in str(err.text), f"unexpected refusal: {err}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            meta = j.createmeta(projectKeys=project, expand="projects.issuetypes.fields")
-        projects = meta.get("projects", [])
-        check(len(projects) == 1 and projects[0]["key"] == project, f"createmeta projects: {projects}")
-        types = {t["name"]: t for t in projects[0]["issuetypes"]}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                j.createmeta(projectKeys=project, expand="projects.issuetypes.fields")
+            raise AssertionError("the removed global createmeta answered")
+        except JIRAError as err:
+            check(err.status_code == 404, f"global createmeta: {err.status_code} {err.text}")
+        page = j._get_json(f"issue/createmeta/{project}/issuetypes")
+        types = {t["name"]: t for t in page.get("issueTypes", [])}
         check({"Task", "Bug"} <= set(types), f"createmeta issue types: {sorted(types)}")
-        fields = types["Task"]["fields"]
-        check(fields.get("summary", {}).get("required") is True, f"summary not required: {fields.get('summary')}")
+        task_id = str(types["Task"]["id"])
+        fields_page = j._get_json(f"issue/createmeta/{project}/issuetypes/{task_id}")
+        fields = {f["fieldId"]: f for f in fields_page.get("fields", [])}
+        check(fields.get("summary", {}).get("required") is True, f"summary: {fields.get('summary')}")
         check("project" in fields and "issuetype" in fields, f"createmeta fields: {sorted(fields)}")
         step(f"createmeta: {len(types)} issue types, Task has {len(fields)} fields")
-        return str(types["Task"]["id"])
+        return task_id
 
     types = j.project_issue_types(project)
     names = {t.name: t for t in types}
