@@ -347,6 +347,10 @@ async fn walk_common(w: &mut Walker) {
     .await;
     w.expect_as(M::GET, "~/issue/createmeta/OPS/issuetypes", None, 401, None)
         .await;
+    // The global createmeta is gone (Cloud: CHANGE-1304; Data Center: 9.0); the path
+    // then reads as an issue key.
+    w.expect(M::GET, "~/issue/createmeta?projectKeys=OPS", None, 404)
+        .await;
 
     // Fields, priorities, statuses.
     w.expect(M::GET, "~/field", None, 200).await;
