@@ -913,8 +913,43 @@ pub async fn property_put(
     let Some(issue) = w.issues.get_mut(&id) else {
         return crate::util::not_found_issue();
     };
-    let existed = issue.properties.insert(prop, value).is_some();
+    let existed = issue.properties.insert(prop.clone(), value.clone()).is_some();
+    let ev = property_event(&sim, &w, id, "issue_property_set", &prop, Some(value), &call.user);
+    drop(w);
+    publish_issue_event(&sim, ev);
     (crate::util::code(if existed { 200 } else { 201 })).into_response()
+}
+
+/// `issue_property_set` / `issue_property_deleted` event body.
+fn property_event(
+    sim: &Sim,
+    w: &World,
+    id: u64,
+    event: &str,
+    key: &str,
+    value: Option<Value>,
+    user: &str,
+) -> Option<(Value, jql_doc::DocSnap)> {
+    let issue = w.issues.get(&id)?;
+    let site = w.site_of_issue(issue);
+    let call = hook_call(sim, w, site, user);
+    let mut property = json!({"key": key});
+    if let Some(v) = value {
+        property["value"] = v;
+    }
+    let body = json!({
+        "timestamp": Utc::now().timestamp_millis(),
+        "webhookEvent": event,
+        "user": user_json(w, &call, user),
+        "issue": issue_mini(w, &call, issue),
+        "property": property,
+    });
+    let snap = jql_doc::DocSnap {
+        doc: crate::rest::search::doc_of(w, issue),
+        site,
+        user: user.to_string(),
+    };
+    Some((body, snap))
 }
 
 pub async fn property_delete(
@@ -932,7 +967,20 @@ pub async fn property_delete(
         .get_mut(&id)
         .and_then(|i| i.properties.remove(&prop))
     {
-        Some(_) => no_content(),
+        Some(_) => {
+            let ev = property_event(
+                &sim,
+                &w,
+                id,
+                "issue_property_deleted",
+                &prop,
+                None,
+                &call.user,
+            );
+            drop(w);
+            publish_issue_event(&sim, ev);
+            no_content()
+        }
         None => jerr(
             404,
             &[&format!("The property with key '{prop}' does not exist.")],
