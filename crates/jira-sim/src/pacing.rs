@@ -138,6 +138,7 @@ struct Stats {
 }
 
 struct Inner {
+    flavor: crate::Flavor,
     pacing: Pacing,
     faults: Faults,
     buckets: HashMap<usize, Bucket>,
@@ -168,6 +169,7 @@ impl PacingState {
     pub(crate) fn new(cfg: &SimConfig) -> Self {
         PacingState {
             inner: Mutex::new(Inner {
+                flavor: cfg.flavor,
                 pacing: cfg.pacing.clone(),
                 faults: cfg.faults.clone(),
                 buckets: HashMap::new(),
@@ -270,6 +272,7 @@ impl PacingState {
 
     fn decide(&self, site: usize, method: &Method, path: &str) -> (Pre, Post) {
         let mut i = self.inner.lock();
+        let flavor = i.flavor;
         let now = Instant::now();
         let write = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut post = Post::default();
@@ -320,7 +323,7 @@ impl PacingState {
                 FaultKind::RateLimit => {
                     let rate = i.pacing.rate.unwrap_or(10.0);
                     return (
-                        Pre::Reject(too_many(rate, 1, "jira-burst-based"), "rate_limit"),
+                        Pre::Reject(too_many(flavor, rate, 1, "jira-burst-based"), "rate_limit"),
                         post,
                     );
                 }
@@ -342,7 +345,7 @@ impl PacingState {
                 let wait = (1.0 - b.tokens) / rate;
                 let secs = wait.ceil().max(1.0) as u64;
                 return (
-                    Pre::Reject(too_many(rate, secs, "jira-burst-based"), ""),
+                    Pre::Reject(too_many(flavor, rate, secs, "jira-burst-based"), ""),
                     post,
                 );
             }
@@ -362,7 +365,7 @@ impl PacingState {
                     let wait = Duration::from_secs(2).saturating_sub(now.duration_since(oldest));
                     let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
                     return (
-                        Pre::Reject(too_many(10.0, secs, "jira-per-issue-on-write"), ""),
+                        Pre::Reject(too_many(flavor, 10.0, secs, "jira-per-issue-on-write"), ""),
                         post,
                     );
                 }
@@ -437,7 +440,9 @@ fn server_error(status: u16) -> Response {
     r
 }
 
-fn too_many(rate: f64, retry_after: u64, reason: &'static str) -> Response {
+/// Jira's 429. Cloud: `X-RateLimit-*` and `RateLimit-Reason`; Data Center: its
+/// token-bucket headers (`X-RateLimit-FillRate`, `X-RateLimit-Interval-Seconds`).
+fn too_many(flavor: crate::Flavor, rate: f64, retry_after: u64, reason: &'static str) -> Response {
     let reset = (Utc::now() + chrono::Duration::seconds(retry_after as i64))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
@@ -451,8 +456,13 @@ fn too_many(rate: f64, retry_after: u64, reason: &'static str) -> Response {
     put(h, "Retry-After", retry_after.to_string());
     put(h, "X-RateLimit-Limit", (rate.round() as u64).to_string());
     put(h, "X-RateLimit-Remaining", "0".into());
-    put(h, "X-RateLimit-Reset", reset);
-    put(h, "RateLimit-Reason", reason.to_string());
+    if flavor == crate::Flavor::DataCenter {
+        put(h, "X-RateLimit-FillRate", (rate.round() as u64).to_string());
+        put(h, "X-RateLimit-Interval-Seconds", "1".into());
+    } else {
+        put(h, "X-RateLimit-Reset", reset);
+        put(h, "RateLimit-Reason", reason.to_string());
+    }
     r
 }
 
@@ -469,6 +479,10 @@ pub(crate) async fn middleware(State(sim): State<Arc<Sim>>, req: Request, next: 
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "(unmatched)".to_string());
     let site = req.extensions().get::<Ctx>().map(|c| c.site).unwrap_or(0);
+    let gateway = req
+        .extensions()
+        .get::<Ctx>()
+        .is_some_and(|c| c.via == crate::server::Via::OAuth);
     let query = req.uri().query().map(str::to_string);
     let (pre, post) = sim.pacing.decide(site, &method, &path);
     let (req_body, req) = if sim.recorder.is_some() {
@@ -535,6 +549,7 @@ pub(crate) async fn middleware(State(sim): State<Arc<Sim>>, req: Request, next: 
             req_body.as_deref(),
             &bytes,
             sim.cfg.flavor,
+            gateway,
         );
         resp = Response::from_parts(parts, Body::from(bytes));
     }

@@ -21,7 +21,7 @@ use crate::Sim;
 
 /// Publishes an issue event after the world lock was released.
 pub fn publish_issue_event(sim: &Sim, snapshot: Option<(Value, jql_doc::DocSnap)>) {
-    if let Some((body, snap)) = snapshot {
+    if let Some((body, snap)) = snapshot.filter(|(b, _)| !b.is_null()) {
         let event = body
             .get("webhookEvent")
             .and_then(Value::as_str)
@@ -82,6 +82,14 @@ pub fn issue_event(
     history: Option<&History>,
 ) -> (Value, jql_doc::DocSnap) {
     let site = w.site_of_issue(issue);
+    if !sim.ext.listening(site) {
+        let snap = jql_doc::DocSnap {
+            doc: Default::default(),
+            site,
+            user: user.to_string(),
+        };
+        return (Value::Null, snap);
+    }
     let call = hook_call(sim, w, site, user);
     let opts = IssueOpts {
         fields: FieldSel::parse(&[], true, true),
@@ -750,7 +758,11 @@ pub fn edit_issue(sim: &Sim, call: &Call, key: &str, body: &Value) -> Result<u64
             &w,
             issue,
             "jira:issue_updated",
-            "issue_generic",
+            if h.items.iter().any(|it| it.field_id == "assignee") {
+                "issue_assigned"
+            } else {
+                "issue_updated"
+            },
             &call.user,
             Some(h),
         )),
@@ -913,8 +925,19 @@ pub async fn property_put(
     let Some(issue) = w.issues.get_mut(&id) else {
         return crate::util::not_found_issue();
     };
-    let existed = issue.properties.insert(prop.clone(), value.clone()).is_some();
-    let ev = property_event(&sim, &w, id, "issue_property_set", &prop, Some(value), &call.user);
+    let existed = issue
+        .properties
+        .insert(prop.clone(), value.clone())
+        .is_some();
+    let ev = property_event(
+        &sim,
+        &w,
+        id,
+        "issue_property_set",
+        &prop,
+        Some(value),
+        &call.user,
+    );
     drop(w);
     publish_issue_event(&sim, ev);
     (crate::util::code(if existed { 200 } else { 201 })).into_response()
@@ -932,6 +955,9 @@ fn property_event(
 ) -> Option<(Value, jql_doc::DocSnap)> {
     let issue = w.issues.get(&id)?;
     let site = w.site_of_issue(issue);
+    if !sim.ext.listening(site) {
+        return None;
+    }
     let call = hook_call(sim, w, site, user);
     let mut property = json!({"key": key});
     if let Some(v) = value {
