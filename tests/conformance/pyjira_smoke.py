@@ -35,10 +35,11 @@ def create_metadata(j: JIRA, cloud: bool, project: str) -> str:
     """Reads the create metadata of `project`; returns the Task issue type id."""
     if cloud:
         # On Cloud the library refuses its per-project createmeta methods
-        # (pycontribs/jira#2353), and the global `createmeta` it offers instead calls
-        # GET /issue/createmeta, which Jira Cloud removed (CHANGE-1304): the path then
-        # reads as an issue key and answers 404. Users work around both by calling the
-        # per-project endpoints through the library's own authenticated JSON helper.
+        # (pycontribs/jira#2353) and offers the global `createmeta` instead, which Jira
+        # Cloud deprecated (CHANGE-1304; the document still lists it, whether it still
+        # answers is unconfirmed). Where it answers, its content must be right; where it
+        # answers 404, users call the per-project endpoints through the library's own
+        # authenticated JSON helper, and so does this script.
         try:
             j.project_issue_types(project)
             raise AssertionError("project_issue_types was expected to be refused on Cloud by the library")
@@ -47,10 +48,19 @@ def create_metadata(j: JIRA, cloud: bool, project: str) -> str:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                j.createmeta(projectKeys=project, expand="projects.issuetypes.fields")
-            raise AssertionError("the removed global createmeta answered")
+                meta = j.createmeta(projectKeys=project, expand="projects.issuetypes.fields")
         except JIRAError as err:
             check(err.status_code == 404, f"global createmeta: {err.status_code} {err.text}")
+            meta = None
+        if meta is not None:
+            projects = meta.get("projects", [])
+            check(len(projects) == 1 and projects[0]["key"] == project, f"createmeta projects: {projects}")
+            legacy = {t["name"]: t for t in projects[0]["issuetypes"]}
+            check({"Task", "Bug"} <= set(legacy), f"createmeta issue types: {sorted(legacy)}")
+            legacy_fields = legacy["Task"]["fields"]
+            check(legacy_fields.get("summary", {}).get("required") is True,
+                  f"summary not required: {legacy_fields.get('summary')}")
+            step(f"createmeta (global): {len(legacy)} issue types")
         page = j._get_json(f"issue/createmeta/{project}/issuetypes")
         types = {t["name"]: t for t in page.get("issueTypes", [])}
         check({"Task", "Bug"} <= set(types), f"createmeta issue types: {sorted(types)}")
@@ -59,7 +69,7 @@ def create_metadata(j: JIRA, cloud: bool, project: str) -> str:
         fields = {f["fieldId"]: f for f in fields_page.get("fields", [])}
         check(fields.get("summary", {}).get("required") is True, f"summary: {fields.get('summary')}")
         check("project" in fields and "issuetype" in fields, f"createmeta fields: {sorted(fields)}")
-        step(f"createmeta: {len(types)} issue types, Task has {len(fields)} fields")
+        step(f"createmeta (per project): {len(types)} issue types, Task has {len(fields)} fields")
         return task_id
 
     types = j.project_issue_types(project)

@@ -347,9 +347,10 @@ async fn walk_common(w: &mut Walker) {
     .await;
     w.expect_as(M::GET, "~/issue/createmeta/OPS/issuetypes", None, 401, None)
         .await;
-    // The global createmeta is gone (Cloud: CHANGE-1304; Data Center: 9.0); the path
-    // then reads as an issue key.
-    w.expect(M::GET, "~/issue/createmeta?projectKeys=OPS", None, 404)
+    // The global createmeta: deprecated on Cloud (CHANGE-1304) but still documented;
+    // removed in Data Center 9.0, where the path then reads as an issue key.
+    let legacy = "~/issue/createmeta?projectKeys=OPS&expand=projects.issuetypes.fields";
+    w.expect(M::GET, legacy, None, if cloud { 200 } else { 404 })
         .await;
 
     // Fields, priorities, statuses.
@@ -1233,6 +1234,13 @@ async fn run_walk(flavor: Flavor) {
         Flavor::Cloud => "cloud",
         Flavor::DataCenter => "dc",
     };
+    // JIRA_CONFORMANCE_KEEP=DIR keeps the recording for a closer look
+    // (validate_exchanges.py DIR/cloud-exchanges.jsonl --flavor cloud).
+    if let Some(keep) = std::env::var_os("JIRA_CONFORMANCE_KEEP") {
+        let kept = PathBuf::from(keep).join(format!("{flavor_name}-exchanges.jsonl"));
+        std::fs::copy(&record, &kept).unwrap();
+        println!("recording kept at {}", kept.display());
+    }
     let report = validate_exchanges(&record, flavor_name).unwrap();
 
     // Coverage: every documented operation the simulator routes was walked.
