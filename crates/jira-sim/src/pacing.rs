@@ -515,7 +515,9 @@ pub(crate) async fn middleware(State(sim): State<Arc<Sim>>, req: Request, next: 
             let r = next.run(req).await;
             let (lat, per_item) = sim.pacing.latency();
             let items = r.extensions().get::<BulkItems>().map(|b| b.0).unwrap_or(0) as u64;
-            let delay = lat + per_item * items + post.slow_ms;
+            let delay = lat
+                .saturating_add(per_item.saturating_mul(items))
+                .saturating_add(post.slow_ms);
             if post.slow_ms > 0 {
                 sim.pacing.note_fault("slow");
             }

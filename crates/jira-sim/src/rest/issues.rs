@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 
 use super::fields::{self, Changes, Errors};
@@ -49,7 +49,14 @@ pub mod jql_doc {
                 return true;
             }
             let w = sim.world.lock();
-            let cat = crate::rest::search::catalog(&w, self.site, &self.user);
+            // Webhook filters see every project of the site (evaluated as an administrator).
+            let who = w
+                .users
+                .iter()
+                .find(|u| u.admin)
+                .map(|u| u.account_id.clone())
+                .unwrap_or_else(|| self.user.clone());
+            let cat = crate::rest::search::catalog(&w, self.site, &who);
             jql::compile(q, &cat).is_ok_and(|c| c.matches(&self.doc))
         }
     }
@@ -228,7 +235,11 @@ pub fn create_one(w: &mut World, sim: &Sim, call: &Call, body: &Value) -> Result
         comments: vec![],
         remote_links: vec![],
         changelog: vec![],
-        indexed_at: now + Duration::milliseconds(lag as i64),
+        indexed_at: i64::try_from(lag)
+            .ok()
+            .and_then(Duration::try_milliseconds)
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
     };
     if let Some(t) = transition.and_then(|t| target_of(&project, "10000", &t)) {
         issue.status = t.to_string();
