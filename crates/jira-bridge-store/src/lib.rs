@@ -112,6 +112,7 @@ pub mod audit;
 pub mod connections;
 pub mod events;
 pub mod idempotency;
+pub mod jobs;
 pub mod secrets;
 pub mod tenants;
 pub mod tx;

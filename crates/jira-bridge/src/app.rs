@@ -108,6 +108,7 @@ impl App {
         let connections =
             Arc::new(crate::connections::Runtime::new(&config).context("Jira connections")?);
         let state = AppState {
+            jobs: crate::jobs::Jobs::new(store.clone()),
             store,
             keys: Arc::new(keys),
             config: Arc::new(config),
@@ -243,5 +244,6 @@ pub async fn run(
         crate::connections::sweep::run,
     );
     crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
+    crate::jobs::start_runner(&app, &shutdown);
     app.serve(listener, shutdown).await
 }

@@ -10,6 +10,7 @@
 //! - [`events`]: the event outbox, outbound webhooks, `GET /v1/events`.
 //! - [`net_guard`]: SSRF checks for user-supplied URLs.
 //! - [`http`]: router, middleware, problem+json errors, extractors, metrics.
+//! - [`jobs`]: the durable job engine; `/v1/jobs`.
 //! - [`openapi`]: the generated OpenAPI 3.1 document.
 //! - [`app`]: building and running the service ([`app::run`]).
 //! - [`cli`]: the `jira-bridge` command line.
@@ -22,6 +23,7 @@ pub mod connections;
 pub mod crypto;
 pub mod events;
 pub mod http;
+pub mod jobs;
 pub mod net_guard;
 pub mod openapi;
 pub mod telemetry;

@@ -57,6 +57,7 @@ macro_rules! contract {
 mod connections;
 mod events;
 mod foundation;
+mod jobs;
 
 #[tokio::test]
 async fn an_in_memory_sqlite_store_keeps_its_data_across_pool_use() {

@@ -12,6 +12,8 @@ mod connections;
 mod errors;
 mod events;
 mod idempotency;
+mod jobs;
+mod jobs_api;
 mod oauth;
 mod operations;
 mod secrets;
