@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 
-use crate::{ConnectionId, Page, PageRequest, Result, Store, StoreError, TenantId, Timestamp};
+use crate::tx::on_tx;
+use crate::{
+    ConnectionId, Page, PageRequest, Result, Store, StoreError, StoreTx, TenantId, Timestamp,
+};
 
 /// A connection row. `secret` is ciphertext.
 #[derive(Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
@@ -54,6 +57,18 @@ pub struct Connection {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Email of the Jira account (Cloud API tokens: the Basic-auth user).
+    pub email: Option<String>,
+    /// Display name of the connected Jira user.
+    pub account_name: Option<String>,
+    /// `Cloud` or `DataCenter`, as the site reported it.
+    pub deployment: Option<String>,
+    /// Jira version the site reported.
+    pub server_version: Option<String>,
+    /// Why the last verification or token refresh failed (never a secret).
+    pub last_error: Option<String>,
+    /// When the OAuth tokens were last refreshed.
+    pub last_refreshed_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -105,11 +120,145 @@ pub struct NewConnection {
     pub verification_status: String,
     /// When it was verified, if it was.
     pub last_verified_at: Option<Timestamp>,
+    /// Account email (Cloud API tokens).
+    pub email: Option<String>,
+    /// Display name of the Jira user.
+    pub account_name: Option<String>,
+    /// `Cloud` or `DataCenter`.
+    pub deployment: Option<String>,
+    /// Jira version.
+    pub server_version: Option<String>,
+}
+
+/// What a verification found, written with [`Store::record_connection_verification`].
+#[derive(Debug, Clone, Default)]
+pub struct VerificationRecord {
+    /// `valid`, `invalid` or `expired`.
+    pub status: String,
+    /// Account id (kept when `None`).
+    pub account_id: Option<String>,
+    /// Display name (kept when `None`).
+    pub account_name: Option<String>,
+    /// Deployment (kept when `None`).
+    pub deployment: Option<String>,
+    /// Version (kept when `None`).
+    pub server_version: Option<String>,
+    /// Why it failed; `None` clears it.
+    pub last_error: Option<String>,
+}
+
+/// Changes to a connection's plain fields; `None` keeps the value.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionUpdate {
+    /// New display name.
+    pub name: Option<String>,
+    /// New owner (`Some(None)` clears it).
+    pub owner: Option<Option<String>>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+}
+
+/// The cross-replica refresh lock of one connection, from
+/// [`Store::lock_connection_refresh`]. On PostgreSQL it is a transaction-scoped
+/// advisory lock: [`RefreshLock::release`] (or dropping it) ends the transaction and
+/// frees the lock, even if the holder is cancelled. On SQLite it holds nothing (the
+/// compare-and-swap on `token_version` decides).
+pub struct RefreshLock {
+    tx: Option<sqlx::Transaction<'static, sqlx::Postgres>>,
+}
+
+impl std::fmt::Debug for RefreshLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshLock")
+            .field("advisory", &self.tx.is_some())
+            .finish()
+    }
+}
+
+impl RefreshLock {
+    /// Free the lock.
+    pub async fn release(mut self) -> Result<()> {
+        if let Some(tx) = self.tx.take() {
+            tx.commit().await.map_err(StoreError::from_sqlx)?;
+        }
+        Ok(())
+    }
+}
+
+/// An OAuth authorization in progress (one `state`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OAuthState {
+    /// SHA-256 (hex) of the state's nonce.
+    pub id: String,
+    /// Tenant that started it.
+    pub tenant_id: TenantId,
+    /// Owner the connection will have.
+    pub owner: Option<String>,
+    /// Display name the connection will have.
+    pub name: Option<String>,
+    /// Where to send the browser afterwards (already checked against the allow-list).
+    pub return_to: Option<String>,
+    /// Started.
+    pub created_at: DateTime<Utc>,
+    /// Unusable after.
+    pub expires_at: DateTime<Utc>,
+    /// When the callback consumed it.
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+/// A grant with several sites waiting for the user's choice. `secret` is the sealed
+/// token pair.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OAuthSelection {
+    /// Id.
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// Owner the connection will have.
+    pub owner: Option<String>,
+    /// Display name the connection will have.
+    pub name: Option<String>,
+    /// Where to send the browser afterwards.
+    pub return_to: Option<String>,
+    /// The sites (`[{cloud_id, name, url, scopes}]`).
+    #[sqlx(json)]
+    pub sites: serde_json::Value,
+    /// Granted scopes.
+    #[sqlx(json)]
+    pub scopes: Vec<String>,
+    /// Sealed token pair.
+    pub secret: Vec<u8>,
+    /// Key id.
+    pub secret_key_id: String,
+    /// Access token expiry.
+    pub token_expires_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Unusable after.
+    pub expires_at: DateTime<Utc>,
+    /// When a site was picked.
+    pub used_at: Option<DateTime<Utc>>,
+    /// The connection made from it.
+    pub connection_id: Option<String>,
+}
+
+impl std::fmt::Debug for OAuthSelection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthSelection")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("secret", &"[sealed]")
+            .finish_non_exhaustive()
+    }
 }
 
 const COLUMNS: &str = "id, tenant_id, kind, owner, name, base_url, cloud_id, site_name, \
     account_id, secret, secret_key_id, scopes, token_expires_at, token_version, \
-    verification_status, last_verified_at, enabled, created_at, updated_at";
+    verification_status, last_verified_at, enabled, created_at, updated_at, email, \
+    account_name, deployment, server_version, last_error, last_refreshed_at";
+
+const SELECTION_COLUMNS: &str = "id, tenant_id, owner, name, return_to, sites, scopes, secret, \
+    secret_key_id, token_expires_at, created_at, expires_at, used_at, connection_id";
 
 impl Store {
     /// Insert a connection. An unknown tenant is [`StoreError::Conflict`] (foreign key).
@@ -119,8 +268,10 @@ impl Store {
             sqlx::query_as::<_, Connection>(&format!(
                 "INSERT INTO connections (id, tenant_id, kind, owner, name, base_url, cloud_id,
                      site_name, account_id, secret, secret_key_id, scopes, token_expires_at,
-                     verification_status, last_verified_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
+                     verification_status, last_verified_at, created_at, updated_at, email,
+                     account_name, deployment, server_version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16,
+                     $17, $18, $19, $20)
                  RETURNING {COLUMNS}"
             ))
             .bind(&c.id)
@@ -139,6 +290,10 @@ impl Store {
             .bind(&c.verification_status)
             .bind(c.last_verified_at)
             .bind(now)
+            .bind(&c.email)
+            .bind(&c.account_name)
+            .bind(&c.deployment)
+            .bind(&c.server_version)
             .fetch_one(pool)
             .await
             .map_err(StoreError::from_sqlx)
@@ -258,5 +413,463 @@ impl Store {
                 .rows_affected()
         });
         Ok(done > 0)
+    }
+
+    /// Any tenant's connection, for background tasks (re-verification, refresh of
+    /// idle grants). API handlers use [`Store::get_connection`].
+    pub async fn get_connection_for_system(&self, id: &ConnectionId) -> Result<Option<Connection>> {
+        on_pool!(self, pool => {
+            sqlx::query_as::<_, Connection>(&format!(
+                "SELECT {COLUMNS} FROM connections WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::from_sqlx)
+        })
+    }
+
+    /// Enabled connections of every tenant, oldest first, after `after` (exclusive),
+    /// at most `limit`: the background tasks walk them page by page.
+    pub async fn list_enabled_connections_for_system(
+        &self,
+        after: Option<&ConnectionId>,
+        limit: i64,
+    ) -> Result<Vec<Connection>> {
+        on_pool!(self, pool => {
+            sqlx::query_as::<_, Connection>(&format!(
+                "SELECT {COLUMNS} FROM connections
+                 WHERE enabled = TRUE AND ($1 IS NULL OR id > $1)
+                 ORDER BY id LIMIT $2"
+            ))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::from_sqlx)
+        })
+    }
+
+    /// Change a connection's name, owner or enabled flag.
+    pub async fn update_connection(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        update: &ConnectionUpdate,
+    ) -> Result<Connection> {
+        let now = Timestamp::now();
+        let (set_owner, owner) = match &update.owner {
+            Some(o) => (true, o.clone()),
+            None => (false, None),
+        };
+        let row = on_pool!(self, pool => {
+            sqlx::query_as::<_, Connection>(&format!(
+                "UPDATE connections
+                 SET name = COALESCE($3, name),
+                     owner = CASE WHEN $4 THEN $5 ELSE owner END,
+                     enabled = COALESCE($6, enabled),
+                     updated_at = $7
+                 WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+            ))
+            .bind(tenant)
+            .bind(id)
+            .bind(&update.name)
+            .bind(set_owner)
+            .bind(owner)
+            .bind(update.enabled)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.ok_or(StoreError::NotFound)
+    }
+
+    /// Replace the credentials after the user supplied new ones (and they verified):
+    /// secret, email and what verification found; compare-and-swap on the version.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn replace_connection_credentials(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        expected_version: i64,
+        secret: &[u8],
+        secret_key_id: &str,
+        email: Option<&str>,
+        verified: &VerificationRecord,
+        at: Timestamp,
+    ) -> Result<Option<Connection>> {
+        let row = on_pool!(self, pool => {
+            sqlx::query_as::<_, Connection>(&format!(
+                "UPDATE connections
+                 SET secret = $4, secret_key_id = $5, email = $6,
+                     token_version = token_version + 1,
+                     verification_status = $7, last_verified_at = $8,
+                     account_id = COALESCE($9, account_id),
+                     account_name = COALESCE($10, account_name),
+                     deployment = COALESCE($11, deployment),
+                     server_version = COALESCE($12, server_version),
+                     last_error = $13, updated_at = $8
+                 WHERE tenant_id = $1 AND id = $2 AND token_version = $3
+                 RETURNING {COLUMNS}"
+            ))
+            .bind(tenant)
+            .bind(id)
+            .bind(expected_version)
+            .bind(secret)
+            .bind(secret_key_id)
+            .bind(email)
+            .bind(&verified.status)
+            .bind(at)
+            .bind(&verified.account_id)
+            .bind(&verified.account_name)
+            .bind(&verified.deployment)
+            .bind(&verified.server_version)
+            .bind(&verified.last_error)
+            .fetch_optional(pool)
+            .await?
+        });
+        if row.is_none() && self.get_connection(tenant, id).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(row)
+    }
+
+    /// Store a refreshed OAuth token pair if the row is still at `expected_version`
+    /// (compare-and-swap); bumps the version and sets `last_refreshed_at`. `Ok(None)`:
+    /// another refresher won (re-read the row).
+    pub async fn store_refreshed_tokens(
+        &self,
+        id: &ConnectionId,
+        expected_version: i64,
+        secret: &[u8],
+        secret_key_id: &str,
+        token_expires_at: Option<Timestamp>,
+        scopes: Option<&[String]>,
+    ) -> Result<Option<Connection>> {
+        let now = Timestamp::now();
+        let scopes = scopes.map(Json);
+        on_pool!(self, pool => {
+            sqlx::query_as::<_, Connection>(&format!(
+                "UPDATE connections
+                 SET secret = $3, secret_key_id = $4, token_expires_at = $5,
+                     token_version = token_version + 1, last_refreshed_at = $6,
+                     scopes = COALESCE($7, scopes), updated_at = $6
+                 WHERE id = $1 AND token_version = $2
+                 RETURNING {COLUMNS}"
+            ))
+            .bind(id)
+            .bind(expected_version)
+            .bind(secret)
+            .bind(secret_key_id)
+            .bind(token_expires_at)
+            .bind(now)
+            .bind(scopes)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::from_sqlx)
+        })
+    }
+
+    /// Record a verification result and what it learned.
+    pub async fn record_connection_verification(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        record: &VerificationRecord,
+        at: Timestamp,
+    ) -> Result<Connection> {
+        let row = on_pool!(self, pool => {
+            sqlx::query_as::<_, Connection>(&format!(
+                "UPDATE connections
+                 SET verification_status = $3, last_verified_at = $4,
+                     account_id = COALESCE($5, account_id),
+                     account_name = COALESCE($6, account_name),
+                     deployment = COALESCE($7, deployment),
+                     server_version = COALESCE($8, server_version),
+                     last_error = $9, updated_at = $4
+                 WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+            ))
+            .bind(tenant)
+            .bind(id)
+            .bind(&record.status)
+            .bind(at)
+            .bind(&record.account_id)
+            .bind(&record.account_name)
+            .bind(&record.deployment)
+            .bind(&record.server_version)
+            .bind(&record.last_error)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.ok_or(StoreError::NotFound)
+    }
+
+    /// Set the status (e.g. `expired` after Jira answered 401 or the grant was
+    /// revoked) only if it is different; `Ok(Some(row))` when this call changed it —
+    /// so that exactly one of several replicas announces the change.
+    pub async fn transition_connection_status(
+        &self,
+        id: &ConnectionId,
+        status: &str,
+        last_error: Option<&str>,
+    ) -> Result<Option<Connection>> {
+        let now = Timestamp::now();
+        on_pool!(self, pool => {
+            sqlx::query_as::<_, Connection>(&format!(
+                "UPDATE connections SET verification_status = $2, last_error = $3,
+                     updated_at = $4
+                 WHERE id = $1 AND verification_status <> $2 RETURNING {COLUMNS}"
+            ))
+            .bind(id)
+            .bind(status)
+            .bind(last_error)
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::from_sqlx)
+        })
+    }
+
+    /// Take the cross-replica refresh lock of a connection (waits for it). See
+    /// [`RefreshLock`].
+    pub async fn lock_connection_refresh(&self, id: &ConnectionId) -> Result<RefreshLock> {
+        match &self.pool {
+            crate::Pool::Sqlite(_) => Ok(RefreshLock { tx: None }),
+            crate::Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(StoreError::from_sqlx)?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext('jira-bridge/refresh/' || $1))")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                Ok(RefreshLock { tx: Some(tx) })
+            }
+        }
+    }
+
+    // ---- OAuth states ----
+
+    /// Remember a started authorization.
+    pub async fn insert_oauth_state(&self, state: &OAuthState) -> Result<()> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO oauth_states (id, tenant_id, owner, name, return_to, created_at,
+                     expires_at, used_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+            )
+            .bind(&state.id)
+            .bind(&state.tenant_id)
+            .bind(&state.owner)
+            .bind(&state.name)
+            .bind(&state.return_to)
+            .bind(Timestamp::from(state.created_at))
+            .bind(Timestamp::from(state.expires_at))
+            .execute(pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        });
+        Ok(())
+    }
+
+    /// A started authorization by id (the callback is not tenant-authenticated: the
+    /// state names the tenant).
+    pub async fn get_oauth_state(&self, id: &str) -> Result<Option<OAuthState>> {
+        on_pool!(self, pool => {
+            sqlx::query_as::<_, OAuthState>(
+                "SELECT id, tenant_id, owner, name, return_to, created_at, expires_at, used_at
+                 FROM oauth_states WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::from_sqlx)
+        })
+    }
+
+    /// Mark a state used; `false` if it was already used (replay) or does not exist.
+    pub async fn consume_oauth_state(&self, id: &str) -> Result<bool> {
+        let n = on_pool!(self, pool => {
+            sqlx::query("UPDATE oauth_states SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+                .bind(id)
+                .bind(Timestamp::now())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Forget states and selections that expired before `before`.
+    pub async fn purge_expired_oauth(&self, before: Timestamp) -> Result<u64> {
+        let a = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        let b = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM oauth_selections WHERE expires_at < $1")
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(a + b)
+    }
+
+    // ---- OAuth site selections ----
+
+    /// Store a pending selection (the caller sealed the token pair bound to `id`).
+    pub async fn insert_oauth_selection(&self, sel: &OAuthSelection) -> Result<()> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO oauth_selections (id, tenant_id, owner, name, return_to, sites,
+                     scopes, secret, secret_key_id, token_expires_at, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&sel.id)
+            .bind(&sel.tenant_id)
+            .bind(&sel.owner)
+            .bind(&sel.name)
+            .bind(&sel.return_to)
+            .bind(Json(&sel.sites))
+            .bind(Json(&sel.scopes))
+            .bind(&sel.secret)
+            .bind(&sel.secret_key_id)
+            .bind(sel.token_expires_at.map(Timestamp::from))
+            .bind(Timestamp::from(sel.created_at))
+            .bind(Timestamp::from(sel.expires_at))
+            .execute(pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        });
+        Ok(())
+    }
+
+    /// A tenant's pending selection.
+    pub async fn get_oauth_selection(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<OAuthSelection>> {
+        on_pool!(self, pool => {
+            sqlx::query_as::<_, OAuthSelection>(&format!(
+                "SELECT {SELECTION_COLUMNS} FROM oauth_selections WHERE tenant_id = $1 AND id = $2"
+            ))
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::from_sqlx)
+        })
+    }
+
+    /// Claim a selection for the connection about to be created: the row (and the
+    /// sealed token pair in it) is deleted. `false` if someone else claimed it first.
+    pub async fn complete_oauth_selection(&self, tenant: &TenantId, id: &str) -> Result<bool> {
+        let n = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM oauth_selections WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    // ---- metadata cache ----
+
+    /// A cached metadata value and when it was fetched.
+    pub async fn get_connection_metadata(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        key: &str,
+    ) -> Result<Option<(serde_json::Value, DateTime<Utc>)>> {
+        let row: Option<(Json<serde_json::Value>, DateTime<Utc>)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT value, fetched_at FROM connection_metadata
+                 WHERE tenant_id = $1 AND connection_id = $2 AND cache_key = $3",
+            )
+            .bind(tenant)
+            .bind(connection)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|(v, t)| (v.0, t)))
+    }
+
+    /// Store (or replace) a cached metadata value.
+    pub async fn put_connection_metadata(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<()> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO connection_metadata (connection_id, tenant_id, cache_key, value, fetched_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (connection_id, cache_key)
+                 DO UPDATE SET value = excluded.value, fetched_at = excluded.fetched_at",
+            )
+            .bind(connection)
+            .bind(tenant)
+            .bind(key)
+            .bind(Json(value))
+            .bind(Timestamp::now())
+            .execute(pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        });
+        Ok(())
+    }
+
+    /// Drop a connection's cached metadata.
+    pub async fn clear_connection_metadata(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<()> {
+        on_pool!(self, pool => {
+            sqlx::query("DELETE FROM connection_metadata WHERE tenant_id = $1 AND connection_id = $2")
+                .bind(tenant)
+                .bind(connection)
+                .execute(pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        });
+        Ok(())
+    }
+}
+
+impl StoreTx {
+    /// [`Store::transition_connection_status`] inside a transaction (to append the
+    /// event that announces it in the same commit).
+    pub async fn transition_connection_status(
+        &mut self,
+        id: &ConnectionId,
+        status: &str,
+        last_error: Option<&str>,
+    ) -> Result<Option<Connection>> {
+        let now = Timestamp::now();
+        on_tx!(self, conn => {
+            sqlx::query_as::<_, Connection>(&format!(
+                "UPDATE connections SET verification_status = $2, last_error = $3,
+                     updated_at = $4
+                 WHERE id = $1 AND verification_status <> $2 RETURNING {COLUMNS}"
+            ))
+            .bind(id)
+            .bind(status)
+            .bind(last_error)
+            .bind(now)
+            .fetch_optional(conn)
+            .await
+            .map_err(StoreError::from_sqlx)
+        })
     }
 }

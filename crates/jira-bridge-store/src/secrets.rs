@@ -27,6 +27,11 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         key_id_column: "secret_key_id",
     },
     SealedColumn {
+        table: "oauth_selections",
+        column: "secret",
+        key_id_column: "secret_key_id",
+    },
+    SealedColumn {
         table: "subscription_secrets",
         column: "secret",
         key_id_column: "secret_key_id",

@@ -105,12 +105,15 @@ impl App {
             }
         }
         let keys = load_keys(&config)?;
+        let connections =
+            Arc::new(crate::connections::Runtime::new(&config).context("Jira connections")?);
         let state = AppState {
             jobs: crate::jobs::Jobs::new(store.clone()),
             store,
             keys: Arc::new(keys),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
+            connections,
         };
         Ok(Self {
             state,
@@ -237,5 +240,10 @@ pub async fn run(
     let app = App::build(config).await?;
     crate::jobs::start_runner(&app, &shutdown);
     crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
+    app.spawn_background(
+        "connections-sweep",
+        &shutdown,
+        crate::connections::sweep::run,
+    );
     app.serve(listener, shutdown).await
 }

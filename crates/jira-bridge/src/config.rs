@@ -36,6 +36,8 @@ pub struct Config {
     pub security: SecurityConfig,
     /// Atlassian OAuth app.
     pub oauth: OAuthConfig,
+    /// Jira connections.
+    pub connections: ConnectionsConfig,
 }
 
 /// `[server]`
@@ -145,6 +147,28 @@ pub struct OAuthConfig {
     pub token_url: String,
     /// API gateway (accessible resources, `/ex/jira/{cloudId}`).
     pub api_url: String,
+    /// Scopes asked for (must include `offline_access` for refresh tokens).
+    pub scopes: Vec<String>,
+    /// Origins `return_to` may point at; empty: the callback answers JSON.
+    pub return_to_origins: Vec<String>,
+    /// How long a started authorization (its `state`) stays usable, in seconds.
+    pub state_ttl_seconds: u64,
+    /// Refresh an access token this many seconds before it expires.
+    pub refresh_margin_seconds: u64,
+    /// Refresh grants unused for this many days (Atlassian expires them after 90).
+    pub idle_refresh_days: u64,
+}
+
+/// `[connections]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsConfig {
+    /// Re-verify every connection this often, in seconds; 0 turns it off.
+    pub reverify_interval_seconds: u64,
+    /// How often the background sweep (re-verify, idle refresh) runs, in seconds.
+    pub sweep_interval_seconds: u64,
+    /// How long fetched Jira metadata is served from the cache, in seconds.
+    pub metadata_ttl_seconds: u64,
 }
 
 /// Why the configuration could not be loaded. Each line names the setting, the
@@ -313,6 +337,49 @@ const ENV_SETTINGS: &[EnvSetting] = &[
         Kind::Str,
     ),
     s("JIRA_BRIDGE_OAUTH_API_URL", "oauth", "api_url", Kind::Str),
+    s("JIRA_BRIDGE_OAUTH_SCOPES", "oauth", "scopes", Kind::List),
+    s(
+        "JIRA_BRIDGE_OAUTH_RETURN_TO_ORIGINS",
+        "oauth",
+        "return_to_origins",
+        Kind::List,
+    ),
+    s(
+        "JIRA_BRIDGE_OAUTH_STATE_TTL_SECONDS",
+        "oauth",
+        "state_ttl_seconds",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_OAUTH_REFRESH_MARGIN_SECONDS",
+        "oauth",
+        "refresh_margin_seconds",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_OAUTH_IDLE_REFRESH_DAYS",
+        "oauth",
+        "idle_refresh_days",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_CONNECTIONS_REVERIFY_INTERVAL_SECONDS",
+        "connections",
+        "reverify_interval_seconds",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_CONNECTIONS_SWEEP_INTERVAL_SECONDS",
+        "connections",
+        "sweep_interval_seconds",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_CONNECTIONS_METADATA_TTL_SECONDS",
+        "connections",
+        "metadata_ttl_seconds",
+        Kind::Int,
+    ),
 ];
 
 /// `JIRA_BRIDGE_*` variables that are not settings but are known (no warning).
@@ -517,6 +584,24 @@ impl Config {
         if !self.oauth.redirect_uri.is_empty() && url::Url::parse(&self.oauth.redirect_uri).is_err()
         {
             p.push("oauth.redirect_uri (JIRA_BRIDGE_OAUTH_REDIRECT_URI) is not an absolute URL; use https://<your host>/v1/oauth/callback".into());
+        }
+        for origin in &self.oauth.return_to_origins {
+            let ok = url::Url::parse(origin).is_ok_and(|u| {
+                u.has_host() && u.origin().ascii_serialization() == origin.trim_end_matches('/')
+            });
+            if !ok {
+                p.push(format!(
+                    "oauth.return_to_origins (JIRA_BRIDGE_OAUTH_RETURN_TO_ORIGINS): {origin:?} is not an origin; use scheme://host[:port], e.g. https://app.example.com"
+                ));
+            }
+        }
+        if !self.oauth.client_id.is_empty()
+            && !self.oauth.scopes.iter().any(|s| s == "offline_access")
+        {
+            p.push("oauth.scopes (JIRA_BRIDGE_OAUTH_SCOPES) must include offline_access, or connections stop working when the first access token expires".into());
+        }
+        if self.connections.sweep_interval_seconds == 0 {
+            p.push("connections.sweep_interval_seconds (JIRA_BRIDGE_CONNECTIONS_SWEEP_INTERVAL_SECONDS) must be at least 1".into());
         }
         if !self.oauth.client_id.is_empty() && self.oauth.client_secret.is_none() {
             p.push("oauth.client_id is set but oauth.client_secret is not (JIRA_BRIDGE_OAUTH_CLIENT_SECRET or JIRA_BRIDGE_OAUTH_CLIENT_SECRET_FILE)".into());

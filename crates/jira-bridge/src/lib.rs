@@ -4,6 +4,8 @@
 //! - [`config`]: layered settings and validation.
 //! - [`crypto`]: the secret box (AES-256-GCM, key ring, rotation).
 //! - [`tenancy`]: tenants, API keys, authentication extractors, admin API.
+//! - [`connections`]: Jira connections (API tokens, PATs, OAuth 3LO), the client
+//!   factory every Jira-facing module uses, token refresh, metadata.
 //! - [`audit`]: recording actions; `GET /v1/audit`.
 //! - [`events`]: the event outbox, outbound webhooks, `GET /v1/events`.
 //! - [`net_guard`]: SSRF checks for user-supplied URLs.
@@ -17,6 +19,7 @@ pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod crypto;
 pub mod events;
 pub mod http;

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "Who did what, when, with what outcome"),
         (name = "jobs", description = "Long-running work: state, items, progress, retry, cancel"),
         (name = "events", description = "Outbound webhooks (Standard Webhooks) and the event stream"),
+        (name = "connections", description = "Jira connections (API tokens, PATs, OAuth 3LO) and Jira metadata through them"),
     ),
     components(schemas(crate::http::Problem))
 )]

@@ -30,6 +30,10 @@ fn connection(tenant: &TenantId, owner: Option<&str>, secret: &[u8]) -> NewConne
         token_expires_at: Some(Timestamp::now()),
         verification_status: "valid".into(),
         last_verified_at: Some(Timestamp::now()),
+        email: Some("me@example.com".into()),
+        account_name: Some("Me".into()),
+        deployment: Some("Cloud".into()),
+        server_version: None,
     }
 }
 

@@ -50,6 +50,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Process-wide state of Jira connections (refresh locks, OAuth app).
+    pub connections: Arc<crate::connections::Runtime>,
     /// The job engine.
     pub jobs: crate::jobs::Jobs,
 }
@@ -64,6 +66,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::audit::api::routes())
         .merge(crate::jobs::api::routes())
         .merge(crate::events::api::routes())
+        .merge(crate::connections::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.

@@ -303,6 +303,10 @@ async fn admin_commands_manage_tenants_and_rotate_the_key_file() {
                 token_expires_at: None,
                 verification_status: "not_verified".into(),
                 last_verified_at: None,
+                email: None,
+                account_name: None,
+                deployment: None,
+                server_version: None,
             })
             .await
             .unwrap();

@@ -43,6 +43,10 @@ async fn store_token(
             token_expires_at: None,
             verification_status: "valid".into(),
             last_verified_at: None,
+            email: None,
+            account_name: None,
+            deployment: None,
+            server_version: None,
         })
         .await
         .unwrap();
