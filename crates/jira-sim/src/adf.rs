@@ -56,6 +56,10 @@ const MARKS: &[&str] = &[
     "fragment",
 ];
 
+fn is_hex_color(c: &str) -> bool {
+    c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|x| x.is_ascii_hexdigit())
+}
+
 /// Checks that `v` is a valid ADF document. `Err` names the first problem found.
 pub fn validate(v: &Value) -> Result<(), String> {
     let o = v.as_object().ok_or("document is not an object")?;
@@ -120,6 +124,28 @@ fn marks(o: &Map<String, Value>, ty: &str) -> Result<(), String> {
         if !MARKS.contains(&name) {
             return Err(format!("unknown mark '{name}'"));
         }
+        let allowed: &[&str] = match ty {
+            "text" => &[
+                "strong",
+                "em",
+                "strike",
+                "underline",
+                "code",
+                "link",
+                "subsup",
+                "textColor",
+                "backgroundColor",
+                "annotation",
+            ],
+            "paragraph" | "heading" => &["alignment", "indentation", "dataConsumer", "fragment"],
+            "codeBlock" | "expand" | "layoutSection" => &["breakout", "dataConsumer", "fragment"],
+            "media" => &["link", "border", "annotation"],
+            "mediaInline" => &["link", "border", "annotation"],
+            _ => &["dataConsumer", "fragment"],
+        };
+        if !allowed.contains(&name) {
+            return Err(format!("mark '{name}' is not allowed on '{ty}'"));
+        }
         for k in mo.keys() {
             if !matches!(k.as_str(), "type" | "attrs") {
                 return Err(format!("unexpected property '{k}' on mark"));
@@ -143,11 +169,12 @@ fn marks(o: &Map<String, Value>, ty: &str) -> Result<(), String> {
                 return Err("subsup mark needs attrs.type sub|sup".into())
             }
             "textColor" | "backgroundColor"
-                if a.and_then(|a| a.get("color"))
+                if !a
+                    .and_then(|a| a.get("color"))
                     .and_then(Value::as_str)
-                    .is_none() =>
+                    .is_some_and(is_hex_color) =>
             {
-                return Err(format!("{name} mark needs attrs.color"))
+                return Err(format!("{name} mark needs attrs.color as #rrggbb"))
             }
             _ => {}
         }
@@ -328,7 +355,13 @@ fn node(n: &Value, parent: &str) -> Result<(), String> {
             Ok(())
         }
         "status" => {
-            if sattr("text").is_none_or(str::is_empty) || sattr("color").is_none() {
+            let color_ok = sattr("color").is_some_and(|c| {
+                matches!(
+                    c,
+                    "neutral" | "purple" | "blue" | "red" | "yellow" | "green"
+                ) || is_hex_color(c)
+            });
+            if sattr("text").is_none_or(str::is_empty) || !color_ok {
                 return Err("status needs attrs.text and attrs.color".into());
             }
             Ok(())
@@ -440,6 +473,9 @@ mod tests {
             json!({"version":1,"type":"doc","content":[{"type":"paragraph","content":[{"type":"text","text":"x","marks":[{"type":"code"},{"type":"strong"}]}]}]}),
             json!({"version":1,"type":"doc","content":[{"type":"blink"}]}),
             json!({"version":1,"type":"doc","content":[],"extra":1}),
+            json!({"version":1,"type":"doc","content":[{"type":"paragraph","marks":[{"type":"strong"}],"content":[{"type":"text","text":"x"}]}]}),
+            json!({"version":1,"type":"doc","content":[{"type":"paragraph","content":[{"type":"status","attrs":{"text":"ok","color":"orange"}}]}]}),
+            json!({"version":1,"type":"doc","content":[{"type":"paragraph","content":[{"type":"text","text":"x","marks":[{"type":"alignment","attrs":{"align":"center"}}]}]}]}),
         ];
         for b in bad {
             assert!(validate(&b).is_err(), "accepted {b}");

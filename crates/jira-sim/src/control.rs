@@ -185,7 +185,7 @@ async fn scenario(State(sim): State<S>) -> Response {
     ok_json(200, scenario_json(&sim))
 }
 
-async fn stats(State(sim): State<S>) -> Response {
+pub(crate) fn stats_json(sim: &Sim) -> Value {
     let names: Vec<String> = sim
         .world
         .lock()
@@ -197,7 +197,11 @@ async fn stats(State(sim): State<S>) -> Response {
     let ext = sim.ext.stats_json();
     v["oauth"] = ext["oauth"].clone();
     v["webhooks"] = ext["webhooks"].clone();
-    ok_json(200, v)
+    v
+}
+
+async fn stats(State(sim): State<S>) -> Response {
+    ok_json(200, stats_json(&sim))
 }
 
 async fn stats_reset(State(sim): State<S>) -> Response {

@@ -142,6 +142,15 @@ impl Ext {
             .unwrap_or(Value::Null)
     }
 
+    /// Whether any webhook is registered on `site` (events are only built when one is).
+    pub fn listening(&self, site: usize) -> bool {
+        self.hubs.get(site).is_some_and(|h| {
+            let s = h.stats_json();
+            s["admin_webhooks"].as_u64().unwrap_or(0) + s["dynamic_webhooks"].as_u64().unwrap_or(0)
+                > 0
+        })
+    }
+
     /// Publishes a webhook event of `site`; `matches` evaluates a webhook's JQL against
     /// the issue.
     pub fn publish(&self, site: usize, event: &str, body: Value, matches: &dyn Fn(&str) -> bool) {

@@ -650,19 +650,20 @@ fn parse_period(s: &str) -> Option<Duration> {
         } else {
             let n: i64 = num.parse().ok()?;
             num.clear();
-            total += match c.to_ascii_lowercase() {
-                'w' => Duration::weeks(n),
-                'd' => Duration::days(n),
-                'h' => Duration::hours(n),
-                'm' => Duration::minutes(n),
+            let part = match c.to_ascii_lowercase() {
+                'w' => Duration::try_weeks(n),
+                'd' => Duration::try_days(n),
+                'h' => Duration::try_hours(n),
+                'm' => Duration::try_minutes(n),
                 _ => return None,
-            };
+            }?;
+            total = total.checked_add(&part)?;
             any = true;
         }
     }
     if !num.is_empty() {
         // A bare number is minutes.
-        total += Duration::minutes(num.parse().ok()?);
+        total = total.checked_add(&Duration::try_minutes(num.parse().ok()?)?)?;
         any = true;
     }
     any.then_some(if neg { -total } else { total })
@@ -698,7 +699,8 @@ fn parse_date(cat: &Catalog, o: &Operand, field: &str) -> Result<DateTime<Utc>, 
                     .and_then(|d| local(cat.tz, d)),
                 _ => return Err(JqlError(format!("Unable to find JQL function '{name}()'."))),
             };
-            at.map(|a| a + offset).ok_or_else(|| bad(name))
+            at.and_then(|a| a.checked_add_signed(offset))
+                .ok_or_else(|| bad(name))
         }
         Operand::Value(v) | Operand::Quoted(v) => {
             let v = v.trim();
@@ -720,7 +722,9 @@ fn parse_date(cat: &Catalog, o: &Operand, field: &str) -> Result<DateTime<Utc>, 
                     return Utc.timestamp_millis_opt(ms).single().ok_or_else(|| bad(v));
                 }
             }
-            parse_period(v).map(|p| cat.now + p).ok_or_else(|| bad(v))
+            parse_period(v)
+                .and_then(|p| cat.now.checked_add_signed(p))
+                .ok_or_else(|| bad(v))
         }
         Operand::Empty | Operand::List(_) => Err(bad("EMPTY")),
     }
@@ -1417,6 +1421,13 @@ mod tests {
             keys(jql, &cat("acc-a", chrono_tz::Pacific::Honolulu)),
             ["OPS-1"]
         );
+    }
+
+    #[test]
+    fn huge_periods_are_refused_not_panicking() {
+        assert!(err("created > -99999999999999999w").contains("is invalid"));
+        assert!(err("created > \"-9999999999999w\"").contains("is invalid"));
+        assert!(err("updated > startOfDay(\"-999999999999d\")").contains("is invalid"));
     }
 
     #[test]

@@ -168,6 +168,26 @@ impl SimHandle {
         control::scenario_json(&self.sim)
     }
 
+    /// The same document as `GET /_sim/stats`.
+    pub fn stats(&self) -> Value {
+        control::stats_json(&self.sim)
+    }
+
+    /// Same as `PUT /_sim/pacing`.
+    pub fn set_pacing(&self, pacing: Pacing) {
+        self.sim.pacing.set_pacing(pacing);
+    }
+
+    /// Same as `PUT /_sim/faults`.
+    pub fn set_faults(&self, faults: Faults) {
+        self.sim.pacing.set_faults(faults);
+    }
+
+    /// Same as `POST /_sim/reset`.
+    pub fn reset(&self) {
+        self.sim.reset();
+    }
+
     /// Stops the server and waits for it to finish.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);

@@ -479,6 +479,10 @@ pub(crate) async fn middleware(State(sim): State<Arc<Sim>>, req: Request, next: 
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "(unmatched)".to_string());
     let site = req.extensions().get::<Ctx>().map(|c| c.site).unwrap_or(0);
+    let gateway = req
+        .extensions()
+        .get::<Ctx>()
+        .is_some_and(|c| c.via == crate::server::Via::OAuth);
     let query = req.uri().query().map(str::to_string);
     let (pre, post) = sim.pacing.decide(site, &method, &path);
     let (req_body, req) = if sim.recorder.is_some() {
@@ -511,7 +515,9 @@ pub(crate) async fn middleware(State(sim): State<Arc<Sim>>, req: Request, next: 
             let r = next.run(req).await;
             let (lat, per_item) = sim.pacing.latency();
             let items = r.extensions().get::<BulkItems>().map(|b| b.0).unwrap_or(0) as u64;
-            let delay = lat + per_item * items + post.slow_ms;
+            let delay = lat
+                .saturating_add(per_item.saturating_mul(items))
+                .saturating_add(post.slow_ms);
             if post.slow_ms > 0 {
                 sim.pacing.note_fault("slow");
             }
@@ -545,6 +551,7 @@ pub(crate) async fn middleware(State(sim): State<Arc<Sim>>, req: Request, next: 
             req_body.as_deref(),
             &bytes,
             sim.cfg.flavor,
+            gateway,
         );
         resp = Response::from_parts(parts, Body::from(bytes));
     }

@@ -41,8 +41,9 @@ impl Recorder {
         request_body: Option<&[u8]>,
         response_body: &[u8],
         flavor: Flavor,
+        gateway: bool,
     ) {
-        let line = json!({
+        let mut line = json!({
             "method": method.as_str(),
             "path": path,
             "query": query.unwrap_or(""),
@@ -51,6 +52,11 @@ impl Recorder {
             "response_body": body_value(Some(response_body)),
             "flavor": match flavor { Flavor::Cloud => "cloud", Flavor::DataCenter => "dc" },
         });
+        if gateway {
+            // Came through `/ex/jira/{cloudId}` (OAuth): 401s there are the gateway's
+            // `{"code","message"}` bodies, not Jira's.
+            line["via"] = json!("gateway");
+        }
         let mut f = self.file.lock();
         let _ = writeln!(f, "{line}");
     }

@@ -177,13 +177,14 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     }
     let mut total = 0f64;
     for part in s.split_whitespace() {
-        let (num, unit) = part.split_at(part.len().checked_sub(1)?);
+        let unit = part.chars().last()?;
+        let num = &part[..part.len() - unit.len_utf8()];
         let n: f64 = num.parse().ok()?;
         let mult = match unit {
-            "w" => 5.0 * 8.0 * 3600.0,
-            "d" => 8.0 * 3600.0,
-            "h" => 3600.0,
-            "m" => 60.0,
+            'w' => 5.0 * 8.0 * 3600.0,
+            'd' => 8.0 * 3600.0,
+            'h' => 3600.0,
+            'm' => 60.0,
             _ => return None,
         };
         total += n * mult;
@@ -200,6 +201,8 @@ mod tests {
         assert_eq!(parse_duration("3h 20m"), Some(12000));
         assert_eq!(parse_duration("1d"), Some(28800));
         assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("1é"), None);
+        assert_eq!(parse_duration("é"), None);
         assert_eq!(format_duration(12000), "3h 20m");
         assert_eq!(format_duration(60), "1m");
     }

@@ -496,3 +496,123 @@ async fn reset_restores_the_seeded_scenario() {
         s.scenario["sites"][0]["cloud_id"]
     );
 }
+
+#[tokio::test]
+async fn legacy_createmeta_on_cloud_only() {
+    let s = cloud().await;
+    let (st, v) = s
+        .get("alice", "/rest/api/2/issue/createmeta?projectKeys=OPS&issuetypeNames=Bug&expand=projects.issuetypes.fields")
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["projects"][0]["key"], "OPS");
+    let bug = &v["projects"][0]["issuetypes"][0];
+    assert_eq!(bug["name"], "Bug");
+    assert_eq!(bug["fields"]["customfield_10020"]["required"], true);
+    assert_eq!(bug["fields"]["summary"]["required"], true);
+    let dc = start(jira_sim::SimConfig::data_center()).await;
+    assert_eq!(
+        dc.get("alice", "/rest/api/2/issue/createmeta?projectKeys=OPS")
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn bulkfetch_picker_and_inline_properties() {
+    let s = cloud().await;
+    s.put(
+        "alice",
+        "/rest/api/3/issue/WEB-2/properties/bridge.idem",
+        json!({"k": 1}),
+    )
+    .await;
+    let (st, v) = s
+        .post(
+            "alice",
+            "/rest/api/3/issue/bulkfetch",
+            json!({"issueIdsOrKeys": ["WEB-3", "web-2", "NOPE-1", "OPS-1"], "fields": ["summary"], "properties": ["bridge.idem"]}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let keys: Vec<&str> = v["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["WEB-2", "WEB-3", "OPS-1"],
+        "ascending id order, unknown keys left out"
+    );
+    assert_eq!(v["issues"][0]["properties"]["bridge.idem"]["k"], 1);
+    assert!(v["issues"][0]["fields"]["summary"].is_string());
+    assert!(v["issues"][0]["fields"].get("status").is_none());
+    // Vera cannot see OPS-1.
+    let (_, v) = s
+        .post(
+            "vera",
+            "/rest/api/3/issue/bulkfetch",
+            json!({"issueIdsOrKeys": ["OPS-1", "WEB-1"]}),
+        )
+        .await;
+    assert_eq!(v["issues"].as_array().unwrap().len(), 1);
+    let many: Vec<String> = (1..=101).map(|n| format!("WEB-{n}")).collect();
+    assert_eq!(
+        s.post(
+            "alice",
+            "/rest/api/3/issue/bulkfetch",
+            json!({"issueIdsOrKeys": many})
+        )
+        .await
+        .0,
+        400
+    );
+    // search/jql properties (at most 5).
+    let (_, v) = s
+        .post(
+            "alice",
+            "/rest/api/3/search/jql",
+            json!({"jql": "key = WEB-2", "properties": ["bridge.idem"]}),
+        )
+        .await;
+    assert_eq!(v["issues"][0]["properties"]["bridge.idem"]["k"], 1);
+    let six: Vec<String> = (0..6).map(|n| format!("p{n}")).collect();
+    assert_eq!(
+        s.post(
+            "alice",
+            "/rest/api/3/search/jql",
+            json!({"jql": "key = WEB-2", "properties": six})
+        )
+        .await
+        .0,
+        400
+    );
+    // Issue picker.
+    let (_, title) = s
+        .get("alice", "/rest/api/3/issue/WEB-2?fields=summary")
+        .await;
+    let word = title["fields"]["summary"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let (st, v) = s
+        .get(
+            "alice",
+            &format!("/rest/api/3/issue/picker?query={word}&currentJQL=project%3DWEB"),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let found = v["sections"][1]["issues"].as_array().unwrap();
+    assert!(found.iter().any(|i| i["key"] == "WEB-2"));
+    assert!(found
+        .iter()
+        .all(|i| i["key"].as_str().unwrap().starts_with("WEB-")));
+    assert!(found
+        .iter()
+        .all(|i| i["summary"].as_str().unwrap().contains("<b>")));
+}

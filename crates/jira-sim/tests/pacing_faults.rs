@@ -150,6 +150,7 @@ async fn scripted_errors_and_resets() {
     );
     assert_eq!(s.http.get(&info).send().await.unwrap().status(), 200);
     let (_, st) = s.control(Method::GET, "/_sim/stats", None).await;
+    assert_eq!(st["requests"], s.h.stats()["requests"]);
     assert_eq!(st["faults"]["error"], 2);
     assert_eq!(st["faults"]["reset"], 1);
     assert_eq!(st["total"], 6);
@@ -227,6 +228,18 @@ async fn random_faults_are_deterministic_under_the_seed() {
         v
     }
     let a = run(7).await;
+    // The handle switches faults off at run time.
+    let s = start(SimConfig {
+        faults: Faults {
+            error_rate: 1.0,
+            ..Faults::default()
+        },
+        ..SimConfig::cloud()
+    })
+    .await;
+    assert_eq!(s.get("alice", "/rest/api/3/myself").await.0, 503);
+    s.h.set_faults(Faults::default());
+    assert_eq!(s.get("alice", "/rest/api/3/myself").await.0, 200);
     assert_eq!(a, run(7).await);
     assert!(a.contains(&503) && a.contains(&200));
 }

@@ -24,9 +24,18 @@ async fn started_format_and_minimum_duration() {
         assert_eq!(st, 400, "{bad}");
         assert!(e["errors"]["started"].is_string(), "{bad}: {e}");
     }
-    let (st, e) = add(json!({"timeSpentSeconds": 600})).await;
+    // Without `started` Jira logs the work as started now; numeric strings are coerced.
+    let (st, w) = add(json!({"timeSpentSeconds": "600"})).await;
+    assert_eq!(st, 201, "{w}");
+    assert_eq!(w["timeSpentSeconds"], 600);
+    let started = w["started"].as_str().unwrap();
+    assert!(
+        started.ends_with("-0500") || started.ends_with("-0400"),
+        "Bob is in New York: {started}"
+    );
+    let (st, e) = add(json!({"started": STARTED, "timeSpentSeconds": "ten"})).await;
     assert_eq!(st, 400);
-    assert!(e["errors"]["started"].is_string());
+    assert!(e["errors"]["timeLogged"].is_string());
     let (st, e) = add(json!({"started": STARTED, "timeSpentSeconds": 59})).await;
     assert_eq!(st, 400);
     assert!(e["errors"]["timeLogged"].is_string());
@@ -47,7 +56,7 @@ async fn started_format_and_minimum_duration() {
     );
     // `started` is echoed in the reader's zone, same instant.
     let (_, list) = s.get("kiri", "/rest/api/3/issue/WEB-1/worklog").await;
-    let started = list["worklogs"][0]["started"].as_str().unwrap();
+    let started = list["worklogs"][1]["started"].as_str().unwrap();
     let a = chrono::DateTime::parse_from_str(started, "%Y-%m-%dT%H:%M:%S%.3f%z").unwrap();
     let b = chrono::DateTime::parse_from_str(STARTED, "%Y-%m-%dT%H:%M:%S%.3f%z").unwrap();
     assert_eq!(a, b);

@@ -54,6 +54,7 @@ macro_rules! contract {
     };
 }
 
+mod connections;
 mod events;
 mod foundation;
 mod jobs;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 
 use super::fields::{self, Changes, Errors};
@@ -21,7 +21,7 @@ use crate::Sim;
 
 /// Publishes an issue event after the world lock was released.
 pub fn publish_issue_event(sim: &Sim, snapshot: Option<(Value, jql_doc::DocSnap)>) {
-    if let Some((body, snap)) = snapshot {
+    if let Some((body, snap)) = snapshot.filter(|(b, _)| !b.is_null()) {
         let event = body
             .get("webhookEvent")
             .and_then(Value::as_str)
@@ -49,7 +49,14 @@ pub mod jql_doc {
                 return true;
             }
             let w = sim.world.lock();
-            let cat = crate::rest::search::catalog(&w, self.site, &self.user);
+            // Webhook filters see every project of the site (evaluated as an administrator).
+            let who = w
+                .users
+                .iter()
+                .find(|u| u.admin)
+                .map(|u| u.account_id.clone())
+                .unwrap_or_else(|| self.user.clone());
+            let cat = crate::rest::search::catalog(&w, self.site, &who);
             jql::compile(q, &cat).is_ok_and(|c| c.matches(&self.doc))
         }
     }
@@ -82,6 +89,14 @@ pub fn issue_event(
     history: Option<&History>,
 ) -> (Value, jql_doc::DocSnap) {
     let site = w.site_of_issue(issue);
+    if !sim.ext.listening(site) {
+        let snap = jql_doc::DocSnap {
+            doc: Default::default(),
+            site,
+            user: user.to_string(),
+        };
+        return (Value::Null, snap);
+    }
     let call = hook_call(sim, w, site, user);
     let opts = IssueOpts {
         fields: FieldSel::parse(&[], true, true),
@@ -220,7 +235,11 @@ pub fn create_one(w: &mut World, sim: &Sim, call: &Call, body: &Value) -> Result
         comments: vec![],
         remote_links: vec![],
         changelog: vec![],
-        indexed_at: now + Duration::milliseconds(lag as i64),
+        indexed_at: i64::try_from(lag)
+            .ok()
+            .and_then(Duration::try_milliseconds)
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
     };
     if let Some(t) = transition.and_then(|t| target_of(&project, "10000", &t)) {
         issue.status = t.to_string();
@@ -750,7 +769,11 @@ pub fn edit_issue(sim: &Sim, call: &Call, key: &str, body: &Value) -> Result<u64
             &w,
             issue,
             "jira:issue_updated",
-            "issue_generic",
+            if h.items.iter().any(|it| it.field_id == "assignee") {
+                "issue_assigned"
+            } else {
+                "issue_updated"
+            },
             &call.user,
             Some(h),
         )),
@@ -943,6 +966,9 @@ fn property_event(
 ) -> Option<(Value, jql_doc::DocSnap)> {
     let issue = w.issues.get(&id)?;
     let site = w.site_of_issue(issue);
+    if !sim.ext.listening(site) {
+        return None;
+    }
     let call = hook_call(sim, w, site, user);
     let mut property = json!({"key": key});
     if let Some(v) = value {

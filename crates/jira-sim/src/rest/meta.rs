@@ -820,3 +820,61 @@ pub async fn assignable_search(State(sim): State<S>, call: Call) -> Response {
         .collect();
     ok_json(200, Value::Array(list))
 }
+
+/// The old `GET /issue/createmeta` (Cloud still answers it; removed from Data Center 9).
+pub async fn createmeta_legacy(State(sim): State<S>, call: Call) -> Response {
+    if let Some(r) = super::cloud_only(&call) {
+        return r;
+    }
+    let w = sim.world.lock();
+    let keys = call.q.list("projectKeys");
+    let ids = call.q.list("projectIds");
+    let type_ids = call.q.list("issuetypeIds");
+    let type_names = call.q.list("issuetypeNames");
+    let with_fields = call
+        .q
+        .list("expand")
+        .iter()
+        .any(|e| e == "projects.issuetypes.fields");
+    let projects: Vec<Value> = visible_projects(&w, &call)
+        .into_iter()
+        .filter(|p| keys.is_empty() || keys.iter().any(|k| k.eq_ignore_ascii_case(&p.key)))
+        .filter(|p| ids.is_empty() || ids.contains(&p.id.to_string()))
+        .map(|p| {
+            let types: Vec<Value> = p
+                .issue_types
+                .iter()
+                .filter_map(|id| w.issue_type(id))
+                .filter(|t| type_ids.is_empty() || type_ids.contains(&t.id))
+                .filter(|t| {
+                    type_names.is_empty()
+                        || type_names.iter().any(|n| n.eq_ignore_ascii_case(&t.name))
+                })
+                .map(|t| {
+                    let mut v = issuetype_json(&call, t);
+                    v["expand"] = json!("fields");
+                    if with_fields {
+                        let mut fields = serde_json::Map::new();
+                        for f in create_fields(&w, &call, p, t) {
+                            if let Some(id) = f.get("fieldId").and_then(Value::as_str) {
+                                fields.insert(id.to_string(), f.clone());
+                            }
+                        }
+                        v["fields"] = Value::Object(fields);
+                    }
+                    v
+                })
+                .collect();
+            json!({
+                "expand": "issuetypes",
+                "self": format!("{}/project/{}", call.api, p.id),
+                "id": p.id.to_string(),
+                "key": p.key,
+                "name": p.name,
+                "avatarUrls": project_avatars(&call, p),
+                "issuetypes": types,
+            })
+        })
+        .collect();
+    ok_json(200, json!({"expand": "projects", "projects": projects}))
+}

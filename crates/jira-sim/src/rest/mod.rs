@@ -269,6 +269,7 @@ pub(crate) fn routes() -> Router<S> {
             .route(&p("/issuetype"), get(meta::issuetypes))
             .route(&p("/issuetype/project"), get(meta::issuetypes_for_project))
             .route(&p("/issuetype/{id}"), get(meta::issuetype_get))
+            .route(&p("/issue/createmeta"), get(meta::createmeta_legacy))
             .route(
                 &p("/issue/createmeta/{projectIdOrKey}/issuetypes"),
                 get(meta::createmeta_types),

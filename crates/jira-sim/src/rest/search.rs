@@ -244,7 +244,8 @@ fn search_jql_impl(sim: &S, call: &Call, p: JqlParams) -> Response {
             &[],
         );
     }
-    let max = (max as usize).min(cap);
+    // A page is never empty while issues remain (a zero page size would loop forever).
+    let max = (max as usize).clamp(1, cap);
     let ids = run(&w, &call, &c, &p.reconcile);
     let page: Vec<Value> = ids
         .iter()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, Timelike, Utc};
 use serde_json::{json, Value};
 
 use super::fields::{self, Errors};
@@ -30,6 +30,9 @@ fn child_event(
 ) -> Option<(Value, super::issues::jql_doc::DocSnap)> {
     let issue = w.issues.get(&issue_id)?;
     let site = w.site_of_issue(issue);
+    if !sim.ext.listening(site) {
+        return None;
+    }
     let call = hook_call(sim, w, site, user);
     let mut body = json!({
         "timestamp": Utc::now().timestamp_millis(),
@@ -321,15 +324,15 @@ struct WlInput {
 fn worklog_input(call: &Call, b: &Value, creating: bool) -> Result<WlInput, Response> {
     let mut errs = Errors::default();
     let started = match b.get("started") {
-        None | Some(Value::Null) => {
-            if creating {
-                errs.add(
-                    "started",
-                    "You must specify the date and time the work started.",
-                );
-            }
-            None
-        }
+        // Jira logs work without `started` as started now (in the user's zone).
+        None | Some(Value::Null) if creating => Some(
+            Utc::now()
+                .with_timezone(&call.tz)
+                .fixed_offset()
+                .with_nanosecond(0)
+                .unwrap_or_else(|| Utc::now().fixed_offset()),
+        ),
+        None | Some(Value::Null) => None,
         Some(Value::String(s)) => match parse_started(s) {
             Some(d) => Some(d),
             None => {
@@ -343,7 +346,10 @@ fn worklog_input(call: &Call, b: &Value, creating: bool) -> Result<WlInput, Resp
         }
     };
     let secs = match (b.get("timeSpentSeconds"), b.get("timeSpent")) {
-        (Some(v), _) if !v.is_null() => match v.as_i64() {
+        (Some(v), _) if !v.is_null() => match v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse::<i64>().ok()))
+        {
             Some(n) => Some(n),
             None => {
                 errs.add("timeLogged", "Invalid time duration entered.");
