@@ -91,10 +91,10 @@ impl Settings {
         }
     }
 
-    /// The process-wide settings (read once).
-    pub fn get() -> &'static Settings {
-        static S: OnceLock<Settings> = OnceLock::new();
-        S.get_or_init(Settings::from_env)
+    /// The current settings (read from the environment on every call, so a service
+    /// started later in the same process sees what was set before it started).
+    pub fn get() -> Settings {
+        Settings::from_env()
     }
 }
 
