@@ -114,7 +114,9 @@ pub mod events;
 pub mod idempotency;
 pub mod jobs;
 pub mod secrets;
+pub mod sync_history;
 pub mod tenants;
+pub mod time_entries;
 pub mod tx;
 
 #[cfg(feature = "test-support")]

@@ -245,5 +245,6 @@ pub async fn run(
         &shutdown,
         crate::connections::sweep::run,
     );
+    app.spawn_background("worklogs", &shutdown, crate::worklogs::worker::run);
     app.serve(listener, shutdown).await
 }

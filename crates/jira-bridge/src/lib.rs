@@ -28,6 +28,7 @@ pub mod net_guard;
 pub mod openapi;
 pub mod telemetry;
 pub mod tenancy;
+pub mod worklogs;
 
 pub use app::{run, App};
 pub use config::Config;

@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         (name = "jobs", description = "Long-running work: state, items, progress, retry, cancel"),
         (name = "events", description = "Outbound webhooks (Standard Webhooks) and the event stream"),
         (name = "connections", description = "Jira connections (API tokens, PATs, OAuth 3LO) and Jira metadata through them"),
+        (name = "worklogs", description = "Time entries synced to Jira worklogs, and the sync history"),
     ),
     components(schemas(crate::http::Problem))
 )]

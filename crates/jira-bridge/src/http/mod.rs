@@ -67,6 +67,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::jobs::api::routes())
         .merge(crate::events::api::routes())
         .merge(crate::connections::api::routes())
+        .merge(crate::worklogs::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.

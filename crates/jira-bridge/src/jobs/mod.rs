@@ -40,8 +40,12 @@ pub use runner::{Backoff, DrainReport, JobRunner, RunnerConfig};
 
 /// The handlers this service runs. Each capability with long work adds its handler
 /// here (e.g. `registry.register(Arc::new(tickets::BulkCreate::new(state.clone())))`).
-pub fn handlers(_state: &AppState) -> Registry {
-    Registry::new()
+pub fn handlers(state: &AppState) -> Registry {
+    let mut registry = Registry::new();
+    registry.register(Arc::new(crate::worklogs::worker::BulkSync::new(
+        state.clone(),
+    )));
+    registry
 }
 
 /// Start this process's job runner as a background task of `app`: the handlers of

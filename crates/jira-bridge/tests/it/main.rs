@@ -17,3 +17,5 @@ mod jobs_api;
 mod oauth;
 mod operations;
 mod secrets;
+mod worklogs;
+mod worklogs_kill;
