@@ -420,6 +420,10 @@ async fn create_ticket(
         }
         .into()),
         CreateOne::Uncertain(m) => Err(TicketApiError::OutcomeUnknown(m)),
+        CreateOne::InProgress => Err(ApiError::Conflict(
+            "another request is creating this source's issue right now; retry in a moment".into(),
+        )
+        .into()),
     }
 }
 
