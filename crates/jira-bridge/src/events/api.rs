@@ -20,10 +20,12 @@ use utoipa_axum::routes;
 
 use super::subscriptions::{self, SubscriptionChange, SubscriptionInput};
 use super::{Wake, STREAM_HEARTBEAT, STREAM_POLL};
-use crate::http::extract::{Json, Path, Query};
+use crate::audit;
+use crate::http::extract::{Json, Path, Query, RequestId};
 use crate::http::{ApiError, AppState, Problem};
 use crate::net_guard::UrlPolicy;
 use crate::tenancy::Tenant;
+use jira_bridge_store::audit::Outcome;
 
 /// Routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -82,7 +84,7 @@ fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String
 }
 
 /// A subscription.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct SubscriptionResponse {
     /// `sub_…`
     pub id: String,
@@ -105,6 +107,35 @@ pub struct SubscriptionResponse {
     /// The signing secret (`whsec_…`): only in the answer that created or rotated it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for SubscriptionResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionResponse")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("enabled", &self.enabled)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+fn record(
+    state: &AppState,
+    tenant: &Tenant,
+    action: &str,
+    id: &str,
+    detail: serde_json::Value,
+    rid: Option<String>,
+) -> impl std::future::Future<Output = ()> + Send {
+    let store = state.store.clone();
+    let event = audit::Event::new(&tenant.actor(), action, Outcome::Success)
+        .tenant(&tenant.id)
+        .target("subscription", id)
+        .detail(detail)
+        .request_id(rid);
+    async move { audit::record(&store, event).await }
 }
 
 impl SubscriptionResponse {
@@ -306,6 +337,7 @@ fn policy(state: &AppState) -> UrlPolicy {
 async fn create_subscription(
     tenant: Tenant,
     State(state): State<AppState>,
+    RequestId(rid): RequestId,
     Json(req): Json<CreateSubscriptionRequest>,
 ) -> Result<(StatusCode, Json<SubscriptionResponse>), ApiError> {
     let (sub, secret) = subscriptions::create(
@@ -320,6 +352,15 @@ async fn create_subscription(
         },
     )
     .await?;
+    record(
+        &state,
+        &tenant,
+        "subscription.create",
+        sub.id.as_str(),
+        serde_json::json!({"url": sub.url, "events": sub.event_types}),
+        rid,
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(SubscriptionResponse::new(sub, Some(&secret))),
@@ -381,6 +422,7 @@ async fn get_subscription(
 async fn update_subscription(
     tenant: Tenant,
     State(state): State<AppState>,
+    RequestId(rid): RequestId,
     Path(id): Path<String>,
     Json(req): Json<UpdateSubscriptionRequest>,
 ) -> Result<Json<SubscriptionResponse>, ApiError> {
@@ -399,6 +441,20 @@ async fn update_subscription(
         },
     )
     .await?;
+    record(
+        &state,
+        &tenant,
+        "subscription.update",
+        sub.id.as_str(),
+        serde_json::json!({
+            "url": sub.url,
+            "events": sub.event_types,
+            "enabled": sub.enabled,
+            "secret_rotated": secret.is_some(),
+        }),
+        rid,
+    )
+    .await;
     Ok(Json(SubscriptionResponse::new(sub, secret.as_ref())))
 }
 
@@ -413,9 +469,20 @@ async fn update_subscription(
 async fn delete_subscription(
     tenant: Tenant,
     State(state): State<AppState>,
+    RequestId(rid): RequestId,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    subscriptions::delete(&state.store, &tenant.id, &sub_id(&id)?).await?;
+    let id = sub_id(&id)?;
+    subscriptions::delete(&state.store, &tenant.id, &id).await?;
+    record(
+        &state,
+        &tenant,
+        "subscription.delete",
+        id.as_str(),
+        serde_json::json!({}),
+        rid,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

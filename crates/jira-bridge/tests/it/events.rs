@@ -962,6 +962,28 @@ async fn subscriptions_are_validated_paged_and_tenant_isolated() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
+
+    // Changes are audited, never with the secret.
+    let audit = get_json(c, app.url(&format!("/v1/audit?target_id={id}")), &a.key).await;
+    let mut actions: Vec<_> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        vec![
+            "subscription.create",
+            "subscription.delete",
+            "subscription.update"
+        ],
+        "{audit}"
+    );
+    assert!(!audit.to_string().contains("whsec_"));
+    let other = get_json(c, app.url(&format!("/v1/audit?target_id={id}")), &b.key).await;
+    assert_eq!(other["items"], json!([]));
     let res = c
         .get(app.url(&format!("/v1/subscriptions/{id}")))
         .bearer_auth(&a.key)
@@ -1103,4 +1125,63 @@ async fn open_event_streams_end_on_shutdown_so_the_service_can_stop() {
     })
     .await;
     assert!(rest.is_ok(), "the stream was closed by the server");
+}
+
+#[tokio::test]
+async fn an_answer_after_the_timeout_is_a_failed_attempt() {
+    let settings = EventsSettings {
+        retry_schedule: vec![],
+        request_timeout: Duration::from_millis(300),
+        ..fast_settings()
+    };
+    let app = EventsApp::spawn(settings).await;
+    let t = app.create_tenant("acme").await;
+    // An endpoint that answers 204, but only after an hour.
+    let release = Arc::new(tokio::sync::Notify::new());
+    let hold = release.clone();
+    let slow = axum::Router::new().route(
+        "/slow",
+        axum::routing::post(move || {
+            let hold = hold.clone();
+            async move {
+                tokio::select! {
+                    _ = hold.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                }
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/slow", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, slow).await;
+    });
+    let sub: Value = subscribe(&app.client, &app.base, &t.key, json!({"url": url}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = sub["id"].as_str().unwrap().to_owned();
+    emit(&app.store().await, &t.id, EventType::ExportFinished, 1).await;
+    eventually("the attempt is recorded", || async {
+        deliveries(&app.client, &app.base, &t.key, &id)
+            .await
+            .first()
+            .is_some_and(|d| d["state"] == "exhausted")
+    })
+    .await;
+    let d = deliveries(&app.client, &app.base, &t.key, &id)
+        .await
+        .remove(0);
+    assert_eq!(d["attempts"], 1);
+    let attempt = &d["attempt_log"][0];
+    assert!(attempt["status_code"].is_null(), "{attempt}");
+    assert!(
+        attempt["error"].as_str().unwrap().contains("timed out"),
+        "{attempt}"
+    );
+    release.notify_waiters();
+    server.abort();
+    app.stop().await;
 }
