@@ -109,10 +109,12 @@ pub mod paging;
 mod time;
 
 pub mod audit;
+pub mod configs;
 pub mod connections;
 pub mod events;
 pub mod idempotency;
 pub mod jobs;
+pub mod links;
 pub mod secrets;
 pub mod sync_history;
 pub mod tenants;

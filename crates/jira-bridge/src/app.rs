@@ -246,5 +246,10 @@ pub async fn run(
         crate::connections::sweep::run,
     );
     app.spawn_background("worklogs", &shutdown, crate::worklogs::worker::run);
+    app.spawn_background(
+        "ticket-sync-schedule",
+        &shutdown,
+        crate::tickets::handlers::schedule_sync,
+    );
     app.serve(listener, shutdown).await
 }

@@ -25,6 +25,8 @@ use utoipa::{Modify, OpenApi};
         (name = "events", description = "Outbound webhooks (Standard Webhooks) and the event stream"),
         (name = "connections", description = "Jira connections (API tokens, PATs, OAuth 3LO) and Jira metadata through them"),
         (name = "worklogs", description = "Time entries synced to Jira worklogs, and the sync history"),
+        (name = "configs", description = "Reusable ticket targets (project, issue type, priority, labels, completed status)"),
+        (name = "tickets", description = "Host objects linked to Jira issues: create once, bulk, status, transitions, sync"),
     ),
     components(schemas(crate::http::Problem))
 )]

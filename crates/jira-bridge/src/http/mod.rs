@@ -68,6 +68,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::events::api::routes())
         .merge(crate::connections::api::routes())
         .merge(crate::worklogs::api::routes())
+        .merge(crate::configs::api::routes())
+        .merge(crate::tickets::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.

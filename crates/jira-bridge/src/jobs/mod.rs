@@ -45,6 +45,7 @@ pub fn handlers(state: &AppState) -> Registry {
     registry.register(Arc::new(crate::worklogs::worker::BulkSync::new(
         state.clone(),
     )));
+    crate::tickets::handlers::register(&mut registry, state);
     registry
 }
 

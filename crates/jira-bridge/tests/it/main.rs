@@ -19,3 +19,7 @@ mod operations;
 mod secrets;
 mod worklogs;
 mod worklogs_kill;
+mod sync;
+mod tickets;
+mod tickets_api;
+mod tickets_crash;
