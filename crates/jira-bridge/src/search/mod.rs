@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::connections::errors::from_jira;
-use crate::connections::{ConnectionError, Connected};
+use crate::connections::{Connected, ConnectionError};
 use crate::http::ApiError;
 
 /// Fields a search result carries (and nothing more is asked of Jira).
@@ -205,7 +205,8 @@ pub fn text_jql(q: &str) -> Result<String, ApiError> {
 }
 
 /// The JQL of the connection user's unresolved issues.
-pub const ASSIGNED_JQL: &str = "assignee = currentUser() AND statusCategory != Done ORDER BY updated DESC";
+pub const ASSIGNED_JQL: &str =
+    "assignee = currentUser() AND statusCategory != Done ORDER BY updated DESC";
 
 #[derive(Serialize, Deserialize)]
 struct CursorBody {
@@ -408,13 +409,14 @@ pub struct IssueDetails {
 
 /// Issue details by key.
 pub async fn details(c: &Connected, key: &str) -> Result<IssueDetails, ConnectionError> {
-    let key = IssueKey::parse(key.trim())
-        .map_err(|e| ApiError::bad_field("key", e.to_string()))?;
+    let key = IssueKey::parse(key.trim()).map_err(|e| ApiError::bad_field("key", e.to_string()))?;
     let opts = GetIssue {
         fields: DETAIL_FIELDS.iter().map(|s| (*s).to_owned()).collect(),
         ..GetIssue::default()
     };
-    let issue = c.observe(c.jira.get_issue(key.as_str(), &opts).await).await?;
+    let issue = c
+        .observe(c.jira.get_issue(key.as_str(), &opts).await)
+        .await?;
     let d = details_of(&c.jira, &issue);
     picker::remember(&c.connection.id, &d);
     Ok(d)
@@ -423,11 +425,14 @@ pub async fn details(c: &Connected, key: &str) -> Result<IssueDetails, Connectio
 /// The details view of an issue.
 pub fn details_of(jira: &JiraClient, issue: &Issue) -> IssueDetails {
     let f = &issue.fields;
-    let description = f.get("description").filter(|v| !v.is_null()).map(|v| Description {
-        markdown: JiraClient::rich_text_to_markdown(v),
-        format: if v.is_string() { "wiki" } else { "adf" }.to_owned(),
-        original: v.clone(),
-    });
+    let description = f
+        .get("description")
+        .filter(|v| !v.is_null())
+        .map(|v| Description {
+            markdown: JiraClient::rich_text_to_markdown(v),
+            format: if v.is_string() { "wiki" } else { "adf" }.to_owned(),
+            original: v.clone(),
+        });
     let parent = f.get("parent").filter(|v| v.is_object()).and_then(|p| {
         Some(ParentRef {
             key: str_of(Some(p), "key")?,
@@ -454,7 +459,12 @@ pub fn details_of(jira: &JiraClient, issue: &Issue) -> IssueDetails {
         labels: f
             .get("labels")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default(),
         created: text("created"),
         updated: text("updated"),
