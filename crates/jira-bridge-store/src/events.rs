@@ -43,6 +43,23 @@ crate::define_id!(
     AttemptId, "att", "delivery attempt"
 );
 
+static LOCAL_COMMITS: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
+    std::sync::LazyLock::new(|| tokio::sync::watch::Sender::new(0));
+
+/// A counter bumped whenever a transaction of this process that appended events
+/// commits. Waiters (SSE streams, the delivery worker) wake on a change and re-read
+/// the store; a change may come from another store in the same process, so treat it
+/// as a hint. Other processes are heard through [`Store::listen_events`].
+pub fn local_commits() -> tokio::sync::watch::Receiver<u64> {
+    LOCAL_COMMITS.subscribe()
+}
+
+/// Bump [`local_commits`] by hand, e.g. after re-queuing a delivery, so the worker
+/// looks now rather than at its next poll.
+pub fn signal_local_commit() {
+    LOCAL_COMMITS.send_modify(|n| *n = n.wrapping_add(1));
+}
+
 /// PostgreSQL `NOTIFY` channel an append signals on (payload: the event's `seq`).
 pub const EVENTS_CHANNEL: &str = "jira_bridge_events";
 
@@ -429,6 +446,7 @@ impl StoreTx {
             });
             deliveries += 1;
         }
+        self.appended_events = true;
         if let crate::tx::TxInner::Postgres(t) = &mut self.inner {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(EVENTS_CHANNEL)

@@ -29,6 +29,9 @@ pub(crate) enum TxInner {
 /// it rolls back.
 pub struct StoreTx {
     pub(crate) inner: TxInner,
+    /// Set when an event was appended: commit then wakes this process's listeners
+    /// (see [`crate::events::local_commits`]).
+    pub(crate) appended_events: bool,
 }
 
 impl std::fmt::Debug for StoreTx {
@@ -70,7 +73,10 @@ impl Store {
                 TxInner::Postgres(pool.begin().await.map_err(StoreError::from_sqlx)?)
             }
         };
-        Ok(StoreTx { inner })
+        Ok(StoreTx {
+            inner,
+            appended_events: false,
+        })
     }
 }
 
@@ -86,9 +92,13 @@ impl StoreTx {
     /// Make everything written in the transaction visible, atomically.
     pub async fn commit(self) -> Result<()> {
         match self.inner {
-            TxInner::Sqlite(t) => t.commit().await.map_err(StoreError::from_sqlx),
-            TxInner::Postgres(t) => t.commit().await.map_err(StoreError::from_sqlx),
+            TxInner::Sqlite(t) => t.commit().await.map_err(StoreError::from_sqlx)?,
+            TxInner::Postgres(t) => t.commit().await.map_err(StoreError::from_sqlx)?,
         }
+        if self.appended_events {
+            crate::events::signal_local_commit();
+        }
+        Ok(())
     }
 
     /// Discard everything written in the transaction (dropping it does the same).

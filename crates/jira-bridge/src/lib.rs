@@ -7,6 +7,8 @@
 //! - [`connections`]: Jira connections (API tokens, PATs, OAuth 3LO), the client
 //!   factory every Jira-facing module uses, token refresh, metadata.
 //! - [`audit`]: recording actions; `GET /v1/audit`.
+//! - [`events`]: the event outbox, outbound webhooks, `GET /v1/events`.
+//! - [`net_guard`]: SSRF checks for user-supplied URLs.
 //! - [`http`]: router, middleware, problem+json errors, extractors, metrics.
 //! - [`jobs`]: the durable job engine; `/v1/jobs`.
 //! - [`search`]: issue search, picker, assigned issues, issue details.
@@ -24,9 +26,11 @@ pub mod config;
 pub mod configs;
 pub mod connections;
 pub mod crypto;
+pub mod events;
 pub mod http;
 pub mod jobs;
 pub mod keys;
+pub mod net_guard;
 pub mod openapi;
 pub mod search;
 pub mod sync;

@@ -5,35 +5,7 @@ use jira_bridge_store::events::{
     AttemptResult, DeliveryState, NewAttempt, NewEvent, NewSubscription, NewSubscriptionSecret,
     SubscriptionId, SubscriptionPatch, SubscriptionSecretId,
 };
-use jira_bridge_store::{PageRequest, Store, StoreError, TenantId, Timestamp};
-
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let (_db, store) = crate::sqlite().await;
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some((_db, store)) = crate::postgres().await else {
-                        eprintln!("JIRA_BRIDGE_TEST_POSTGRES_URL not set: PostgreSQL case skipped");
-                        return;
-                    };
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-    };
-}
+use jira_bridge_store::{Backend, PageRequest, Store, StoreError, TenantId, Timestamp};
 
 contract!(
     events_get_increasing_seq_and_page_per_tenant,
@@ -46,6 +18,7 @@ contract!(
     disabling_exhausts_outstanding_deliveries_and_retry_requeues,
     concurrent_appends_commit_in_seq_order,
     sealed_subscription_secrets_are_listed_for_rotation,
+    commits_of_appends_are_announced,
 );
 
 fn event(tenant: &TenantId, ty: &str, n: i64) -> NewEvent {
@@ -780,4 +753,42 @@ pub async fn sealed_subscription_secrets_are_listed_for_rotation(store: &Store) 
         .unwrap()
         .iter()
         .all(|s| s.location.table != "subscription_secrets"));
+}
+
+pub async fn commits_of_appends_are_announced(store: &Store) {
+    let a = store.create_tenant("a").await.unwrap().id;
+    let mut local = jira_bridge_store::events::local_commits();
+    local.borrow_and_update();
+    let listener = store.listen_events().await.unwrap();
+    assert_eq!(listener.is_some(), store.backend() == Backend::Postgres);
+
+    let mut tx = store.begin().await.unwrap();
+    let appended = tx
+        .append_event(event(&a, "ticket.created", 1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        local.has_changed().unwrap(),
+        "this process's waiters are woken"
+    );
+
+    if let Some(mut listener) = listener {
+        // Other replicas hear of it through NOTIFY, sent at commit. (Other tests'
+        // schemas share the database, so skip their notifications.)
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let got = tokio::time::timeout(std::time::Duration::from_secs(30), listener.recv())
+                .await
+                .expect("a notification")
+                .unwrap();
+            if got == Some(appended.event.seq) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no notification for our append"
+            );
+        }
+    }
 }

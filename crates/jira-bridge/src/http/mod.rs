@@ -71,6 +71,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::search::api::routes())
         .merge(crate::keys::api::routes())
         .merge(crate::code_links::api::routes())
+        .merge(crate::events::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.

@@ -16,6 +16,7 @@ mod oauth;
 mod jobs;
 mod jobs_api;
 mod keys;
+mod events;
 mod operations;
 mod search;
 mod secrets;
