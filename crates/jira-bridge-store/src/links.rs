@@ -15,7 +15,9 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use crate::tx::on_tx;
-use crate::{ConnectionId, Page, PageRequest, Result, Store, StoreError, StoreTx, TenantId, Timestamp};
+use crate::{
+    ConnectionId, Page, PageRequest, Result, Store, StoreError, StoreTx, TenantId, Timestamp,
+};
 
 crate::define_id!(
     /// A ticket: one link between a host object and a Jira issue (`tkt_…`).
@@ -185,7 +187,12 @@ impl Store {
             .rows_affected()
         });
         let link = self
-            .find_link_by_source(&new.tenant_id, &new.source_kind, &new.source_id, &new.purpose)
+            .find_link_by_source(
+                &new.tenant_id,
+                &new.source_kind,
+                &new.source_id,
+                &new.purpose,
+            )
             .await?
             .ok_or(StoreError::NotFound)?;
         Ok((link, inserted == 1))
@@ -315,7 +322,12 @@ impl Store {
 
     /// Make a `failed` link `pending` again (a new request for the same source), with
     /// the new request's project, config and job. Answers the link.
-    pub async fn rearm_link(&self, tenant: &TenantId, id: &TicketId, new: &NewLink) -> Result<Link> {
+    pub async fn rearm_link(
+        &self,
+        tenant: &TenantId,
+        id: &TicketId,
+        new: &NewLink,
+    ) -> Result<Link> {
         let now = Timestamp::now();
         on_pool!(self, pool => {
             sqlx::query(
@@ -346,7 +358,8 @@ impl Store {
     ) -> Result<Vec<Link>> {
         let mut out = Vec::new();
         for chunk in issue_ids.chunks(IN_CHUNK) {
-            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT {COLUMNS} FROM links
                  WHERE connection_id = $1 AND state = 'created' AND issue_id IN ({})",
@@ -392,7 +405,10 @@ impl Store {
     }
 
     /// Creation time of a connection's oldest created link.
-    pub async fn oldest_link_created_at(&self, connection: &ConnectionId) -> Result<Option<DateTime<Utc>>> {
+    pub async fn oldest_link_created_at(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Option<DateTime<Utc>>> {
         let first = on_pool!(self, pool => {
             sqlx::query_as::<_, Link>(&format!(
                 "SELECT {COLUMNS} FROM links WHERE connection_id = $1 AND state = 'created'
@@ -546,10 +562,16 @@ mod tests {
 
     async fn exercise(store: Store) {
         let (tenant, con) = setup(&store).await;
-        let (a, created) = store.reserve_link(&new_link(&tenant, &con, "v1")).await.unwrap();
+        let (a, created) = store
+            .reserve_link(&new_link(&tenant, &con, "v1"))
+            .await
+            .unwrap();
         assert!(created);
         assert_eq!(a.state, "pending");
-        let (again, created) = store.reserve_link(&new_link(&tenant, &con, "v1")).await.unwrap();
+        let (again, created) = store
+            .reserve_link(&new_link(&tenant, &con, "v1"))
+            .await
+            .unwrap();
         assert!(!created);
         assert_eq!(again.id, a.id);
 
@@ -570,10 +592,16 @@ mod tests {
             .unwrap();
         assert_eq!(done.state, "created");
         // A refusal after creation does not undo the link.
-        let still = store.fail_link(&tenant, &a.id, &serde_json::json!({"x": 1})).await.unwrap();
+        let still = store
+            .fail_link(&tenant, &a.id, &serde_json::json!({"x": 1}))
+            .await
+            .unwrap();
         assert_eq!(still.state, "created");
 
-        let found = store.links_by_issue_ids(&con, &["10001".into(), "999".into()]).await.unwrap();
+        let found = store
+            .links_by_issue_ids(&con, &["10001".into(), "999".into()])
+            .await
+            .unwrap();
         assert_eq!(found.len(), 1);
 
         let mut tx = store.begin().await.unwrap();
@@ -617,7 +645,15 @@ mod tests {
         };
         store.put_sync_state(&st).await.unwrap();
         store.put_sync_state(&st).await.unwrap();
-        assert_eq!(store.get_sync_state(&con).await.unwrap().unwrap().last_searches, 3);
+        assert_eq!(
+            store
+                .get_sync_state(&con)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_searches,
+            3
+        );
     }
 
     #[tokio::test]

@@ -243,9 +243,12 @@ pub async fn run(
         &shutdown,
         crate::connections::sweep::run,
     );
-    app.spawn_background("ticket-jobs", &shutdown, crate::tickets::handlers::run_jobs);
-    app.spawn_background("code-link-jobs", &shutdown, crate::code_links::backfill::run_jobs);
-    app.spawn_background("ticket-sync-schedule", &shutdown, crate::tickets::handlers::schedule_sync);
+    app.spawn_background(
+        "ticket-sync-schedule",
+        &shutdown,
+        crate::tickets::handlers::schedule_sync,
+    );
     crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
+    crate::jobs::start_runner(&app, &shutdown);
     app.serve(listener, shutdown).await
 }

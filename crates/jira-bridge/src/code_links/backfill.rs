@@ -17,12 +17,11 @@ use jira_bridge_store::ConnectionId;
 use jira_client::keys::{IssueKey, KeyExtractor};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use super::{existing, keys_in_order, link_issue, FoundIn};
 use crate::http::AppState;
-use crate::jobs::{ItemOutcome, JobContext, JobHandler, JobRunner, Registry, RunnerConfig};
+use crate::jobs::{ItemOutcome, JobContext, JobHandler, Registry};
 use crate::tickets::Source;
 
 /// Job kind.
@@ -341,16 +340,6 @@ impl JobHandler for BackfillHandler {
 /// The handlers of this module.
 pub fn register(registry: &mut Registry, state: &AppState) {
     registry.register(Arc::new(BackfillHandler::new(state.clone())));
-}
-
-/// Background task: run code-link jobs in this process until shutdown.
-pub async fn run_jobs(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let mut registry = Registry::new();
-    register(&mut registry, &state);
-    JobRunner::new(state.jobs.clone(), registry, RunnerConfig::default())
-        .run(shutdown)
-        .await;
-    Ok(())
 }
 
 /// Totals and lists of a backfill's report.

@@ -29,10 +29,37 @@ use parking_lot::RwLock;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{broadcast, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::http::AppState;
+use crate::App;
 
 pub use handler::{ItemOutcome, JobContext, JobHandler, Registry};
 pub use jira_bridge_store::jobs::{ItemError, ItemState, JobId, JobItem, JobItemId, JobState};
 pub use runner::{Backoff, DrainReport, JobRunner, RunnerConfig};
+
+/// The handlers this service runs. Each capability with long work adds its handler
+/// here (e.g. `registry.register(Arc::new(tickets::BulkCreate::new(state.clone())))`).
+pub fn handlers(state: &AppState) -> Registry {
+    let mut registry = Registry::new();
+    crate::tickets::handlers::register(&mut registry, state);
+    crate::code_links::backfill::register(&mut registry, state);
+    registry
+}
+
+/// Start this process's job runner as a background task of `app`: the handlers of
+/// [`handlers`], on the engine handle in the app's state (so an enqueue from a request
+/// wakes it at once), until `shutdown`.
+pub fn start_runner(app: &App, shutdown: &CancellationToken) {
+    let registry = handlers(app.state());
+    let config = RunnerConfig::default();
+    app.spawn_background("job runner", shutdown, move |state, token| async move {
+        JobRunner::new(state.jobs.clone(), registry, config)
+            .run(token)
+            .await;
+        Ok(())
+    });
+}
 
 /// Attempts per item when the enqueuer does not say.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;

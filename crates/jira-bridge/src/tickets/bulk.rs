@@ -79,7 +79,11 @@ impl Caches {
 }
 
 fn jira_failure(message: &str, errors: &super::FieldErrors, status: u16) -> ItemError {
-    let mut e = ItemError::new("jira_rejected", format!("Jira refused the issue: {message}")).with_jira(json!({
+    let mut e = ItemError::new(
+        "jira_rejected",
+        format!("Jira refused the issue: {message}"),
+    )
+    .with_jira(json!({
         "status": status,
         "errorMessages": [],
         "errors": errors,
@@ -298,7 +302,11 @@ pub fn job_items(
             }
             continue;
         }
-        if !seen.insert((item.source.kind.clone(), item.source.id.clone(), purpose.clone())) {
+        if !seen.insert((
+            item.source.kind.clone(),
+            item.source.id.clone(),
+            purpose.clone(),
+        )) {
             errors.insert(
                 format!("items[{i}].source"),
                 "the same source and purpose appear twice in this request".into(),

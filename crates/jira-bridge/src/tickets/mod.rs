@@ -230,7 +230,10 @@ pub async fn apply_status(
     if let Some(before) = before {
         let mut after = before.clone();
         after.status = Some(status.name.clone());
-        after.status_category = status.category_key().map(str::to_owned).or(before.status_category.clone());
+        after.status_category = status
+            .category_key()
+            .map(str::to_owned)
+            .or(before.status_category.clone());
         let mut data = ticket_event_data(&after);
         data["previous_status"] = json!(before.status);
         data["previous_status_category"] = json!(before.status_category);
@@ -250,7 +253,11 @@ pub async fn apply_status(
 }
 
 /// Read the issue's status now and record it.
-pub async fn refresh(store: &Store, client: &JiraClient, link: &Link) -> Result<Link, TicketOpError> {
+pub async fn refresh(
+    store: &Store,
+    client: &JiraClient,
+    link: &Link,
+) -> Result<Link, TicketOpError> {
     let Some(key) = link.issue_key.as_deref() else {
         return Err(TicketOpError::NotCreated(link.state.clone()));
     };
@@ -299,12 +306,23 @@ mod tests {
 
     #[test]
     fn idempotency_key_is_stable_and_unambiguous() {
-        let t: TenantId = "ten_0190f0f0f0f07000800000000000000a".parse().unwrap_or_else(|_| TenantId::new());
-        let a = Source { kind: "a".into(), id: "bc".into() };
-        let b = Source { kind: "ab".into(), id: "c".into() };
+        let t: TenantId = "ten_0190f0f0f0f07000800000000000000a"
+            .parse()
+            .unwrap_or_else(|_| TenantId::new());
+        let a = Source {
+            kind: "a".into(),
+            id: "bc".into(),
+        };
+        let b = Source {
+            kind: "ab".into(),
+            id: "c".into(),
+        };
         assert_eq!(idempotency_key(&t, &a, ""), idempotency_key(&t, &a, ""));
         assert_ne!(idempotency_key(&t, &a, ""), idempotency_key(&t, &b, ""));
-        assert_ne!(idempotency_key(&t, &a, ""), idempotency_key(&t, &a, "release"));
+        assert_ne!(
+            idempotency_key(&t, &a, ""),
+            idempotency_key(&t, &a, "release")
+        );
         assert!(idempotency_key(&t, &a, "").starts_with("jb1-"));
     }
 }
