@@ -73,7 +73,7 @@ async fn search(
     };
     let c = crate::connections::connect(&state, &tenant.id, &parse_id(&id)?).await?;
     Ok(Json(
-        super::search(&c, input, p.limit, p.cursor.as_deref()).await?,
+        super::search(&state, &c, input, p.limit, p.cursor.as_deref()).await?,
     ))
 }
 

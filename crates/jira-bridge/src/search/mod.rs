@@ -184,8 +184,12 @@ pub enum SearchInput {
 }
 
 /// The JQL for a free-text search: the words searched literally in all text fields,
-/// and, when the text looks like an issue key, that key too.
-pub fn text_jql(q: &str) -> Result<String, ApiError> {
+/// and, when the text looks like an issue key of one of `projects` (the connection's;
+/// Jira refuses `key = …` for a project it does not have), that key too.
+pub fn text_jql(
+    q: &str,
+    projects: &std::collections::BTreeSet<String>,
+) -> Result<String, ApiError> {
     let q = q.trim();
     if q.is_empty() {
         return Err(ApiError::bad_field("q", "must not be empty"));
@@ -195,8 +199,8 @@ pub fn text_jql(q: &str) -> Result<String, ApiError> {
     }
     let text = Clause::text(TextQuery::words(q));
     let clause = match IssueKey::parse(q) {
-        Ok(key) => field("key").eq(&key).or(text),
-        Err(_) => text,
+        Ok(key) if projects.contains(key.project().as_str()) => field("key").eq(&key).or(text),
+        _ => text,
     };
     Query::new(clause)
         .order_by("updated", jira_client::jql::Direction::Desc)
@@ -272,13 +276,22 @@ fn search_error(e: &jira_client::Error) -> ConnectionError {
 
 /// One page of a search.
 pub async fn search(
+    state: &crate::http::AppState,
     c: &Connected,
     input: SearchInput,
     limit: Option<u32>,
     cursor: Option<&str>,
 ) -> Result<IssuePage, ConnectionError> {
     let jql = match input {
-        SearchInput::Text(q) => text_jql(&q)?,
+        SearchInput::Text(q) => {
+            let looks_like_key = IssueKey::parse(q.trim()).is_ok();
+            let projects = if looks_like_key {
+                crate::keys::connection_projects(state, c).await?
+            } else {
+                Default::default()
+            };
+            text_jql(&q, &projects)?
+        }
         SearchInput::Jql(j) => {
             let j = j.trim().to_owned();
             if j.is_empty() {

@@ -248,6 +248,18 @@ async fn search_by_text_key_and_jql_pages_with_our_cursor_and_asks_only_for_the_
         keys(&by_text).contains(&key.to_owned()),
         "{word}: {by_text}"
     );
+    // A key-looking text of a project the site does not have is searched as text only
+    // (Jira would refuse `key = "XYZ-1"`).
+    let foreign = TestApp::json_ok(
+        app.get(&t, &format!("/v1/connections/{con}/issues/search?q=xyz-1"))
+            .await,
+        200,
+    )
+    .await;
+    assert!(
+        !foreign["jql"].as_str().unwrap().contains("key ="),
+        "{foreign}"
+    );
     // Text with JQL syntax in it is searched, never interpreted.
     let hostile = TestApp::json_ok(
         app.get(
