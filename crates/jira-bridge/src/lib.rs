@@ -11,6 +11,9 @@
 //! - [`net_guard`]: SSRF checks for user-supplied URLs.
 //! - [`http`]: router, middleware, problem+json errors, extractors, metrics.
 //! - [`jobs`]: the durable job engine; `/v1/jobs`.
+//! - [`search`]: issue search, picker, assigned issues, issue details.
+//! - [`keys`]: issue keys in text (`/v1/keys/extract`).
+//! - [`code_links`]: code links and their backfill job.
 //! - [`openapi`]: the generated OpenAPI 3.1 document.
 //! - [`app`]: building and running the service ([`app::run`]).
 //! - [`cli`]: the `jira-bridge` command line.
@@ -18,6 +21,7 @@
 pub mod app;
 pub mod audit;
 pub mod cli;
+pub mod code_links;
 pub mod config;
 pub mod configs;
 pub mod connections;
@@ -25,8 +29,10 @@ pub mod crypto;
 pub mod events;
 pub mod http;
 pub mod jobs;
+pub mod keys;
 pub mod net_guard;
 pub mod openapi;
+pub mod search;
 pub mod sync;
 pub mod telemetry;
 pub mod tenancy;

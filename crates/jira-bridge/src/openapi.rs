@@ -27,6 +27,8 @@ use utoipa::{Modify, OpenApi};
         (name = "worklogs", description = "Time entries synced to Jira worklogs, and the sync history"),
         (name = "configs", description = "Reusable ticket targets (project, issue type, priority, labels, completed status)"),
         (name = "tickets", description = "Host objects linked to Jira issues: create once, bulk, status, transitions, sync"),
+        (name = "search", description = "Finding issues: text or JQL search, autosuggest, the connection user's open issues, issue details"),
+        (name = "keys", description = "Issue keys in text, code links (pull requests, commits) and their backfill"),
     ),
     components(schemas(crate::http::Problem))
 )]

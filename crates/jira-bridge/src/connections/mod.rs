@@ -18,7 +18,7 @@
 
 pub mod api;
 pub mod errors;
-mod metadata;
+pub mod metadata;
 pub mod net;
 pub mod oauth;
 mod probe;
