@@ -201,6 +201,10 @@ pub struct WebhookHealth {
     pub last_received_at: Option<DateTime<Utc>>,
     /// Accepted deliveries (replays included).
     pub received: i64,
+    /// Distinct deliveries stored.
+    pub stored: i64,
+    /// Stored deliveries already applied.
+    pub applied: i64,
     /// Refused deliveries.
     pub rejected: i64,
     /// Last refusal and why.
@@ -217,7 +221,7 @@ pub struct WebhookHealth {
 pub const HEALTHY_WITHIN: chrono::Duration = chrono::Duration::hours(1);
 
 /// Health of a set-up (absent: never received).
-pub fn health(setup: Option<&WebhookSetup>) -> WebhookHealth {
+pub fn health(setup: Option<&WebhookSetup>, (stored, applied): (i64, i64)) -> WebhookHealth {
     let now = Utc::now();
     let state = match setup.and_then(|s| s.last_received_at) {
         None => "never",
@@ -228,6 +232,8 @@ pub fn health(setup: Option<&WebhookSetup>) -> WebhookHealth {
         state,
         last_received_at: setup.and_then(|s| s.last_received_at),
         received: setup.map_or(0, |s| s.received_count),
+        stored,
+        applied,
         rejected: setup.map_or(0, |s| s.rejected_count),
         last_rejected_at: setup.and_then(|s| s.last_rejected_at),
         last_rejection: setup.and_then(|s| s.last_rejection.clone()),
@@ -280,6 +286,11 @@ async fn get_setup(
         .get_webhook_setup(&tenant.id, &id)
         .await
         .map_err(ApiError::internal)?;
+    let counts = state
+        .store
+        .count_inbound(&id)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(WebhookSetupResponse {
         connection_id: id.to_string(),
         url: super::inbound_url(&state, &id),
@@ -287,7 +298,7 @@ async fn get_setup(
         secret: None,
         secret_set: setup.as_ref().is_some_and(|s| s.secret.is_some()),
         events: ADMIN_EVENTS.to_vec(),
-        health: health(setup.as_ref()),
+        health: health(setup.as_ref(), counts),
     }))
 }
 
@@ -319,7 +330,7 @@ async fn rotate_setup(
             secret: Some(new.secret.expose_secret().to_owned()),
             secret_set: true,
             events: ADMIN_EVENTS.to_vec(),
-            health: health(Some(&new.setup)),
+            health: health(Some(&new.setup), (0, 0)),
         }),
     ))
 }
