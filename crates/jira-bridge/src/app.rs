@@ -248,5 +248,7 @@ pub async fn run(
     crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     crate::jobs::start_runner(&app, &shutdown);
     app.spawn_background("inbound-webhooks", &shutdown, crate::webhooks_in::worker::run);
+    app.spawn_background("webhook-registrations", &shutdown, crate::webhooks_in::registration::run);
+    app.spawn_background("webhook-poll-backstop", &shutdown, crate::webhooks_in::backstop);
     app.serve(listener, shutdown).await
 }

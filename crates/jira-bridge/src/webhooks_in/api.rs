@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(receive))
         .routes(routes!(get_setup, rotate_setup))
+        .routes(routes!(ensure_registration))
 }
 
 /// Query of the inbound endpoint.
@@ -333,4 +334,27 @@ async fn rotate_setup(
             health: health(Some(&new.setup), (0, 0)),
         }),
     ))
+}
+
+/// Register (or refresh, or re-create) the connection's dynamic webhook in Jira now
+/// (OAuth connections with `server.public_url` set; the service also does this at
+/// start and hourly).
+#[utoipa::path(post, path = "/v1/connections/{id}/webhook-registration", tag = "webhooks",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "Connection id")),
+    responses(
+        (status = 200, description = "What was done", body = super::registration::Registration),
+        (status = 404, description = "No such connection", body = Problem, content_type = PJ),
+        (status = 503, description = "Jira could not be reached or refused", body = Problem, content_type = PJ),
+    ))]
+async fn ensure_registration(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<super::registration::Registration>, ApiError> {
+    let id = tenant_connection(&state, &tenant, &id).await?;
+    super::registration::ensure(&state, &tenant.id, &id)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::Unavailable(format!("webhook registration failed: {e}")))
 }

@@ -372,3 +372,90 @@ async fn poll_backstop_converges_when_webhooks_are_off_and_a_burst_is_applied_in
         assert_eq!(v["status"], want, "{v}");
     }
 }
+
+async fn dynamic_hooks(sim: &Sim) -> Vec<Value> {
+    sim_get(sim, "/_sim/webhooks/dynamic").await.as_array().unwrap().clone()
+}
+
+async fn expires_at(app: &TestApp, t: &TestTenant, con: &str) -> String {
+    health(app, t, con).await["registration_expires_at"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn dynamic_webhook_is_registered_once_across_restarts_refreshed_and_recreated() {
+    let sim = Sim::cloud().await;
+    let put = reqwest::Client::new()
+        .put(sim.url("/_sim/webhooks/settings"))
+        .json(&json!({"dynamic_expiry_secs": 600}))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    // Deliveries go nowhere in this test (a closed loopback port); registrations are
+    // what is looked at.
+    let app = crate::oauth::oauth_env(TestApp::builder(), &sim)
+        .env("JIRA_BRIDGE_PUBLIC_URL", "http://127.0.0.1:1")
+        .spawn()
+        .await;
+    let t = app.create_tenant("acme").await;
+    let c = crate::oauth::connect_one_site(&app, &t, &sim, "team-a").await;
+    let con = c["id"].as_str().unwrap().to_owned();
+    ticket(&app, &t, &con, 1).await;
+
+    let r = TestApp::json_ok(app.post(&t, &format!("/v1/connections/{con}/webhook-registration"), json!({})).await, 200).await;
+    assert_eq!(r["action"], "registered", "{r}");
+    assert_eq!(r["jql"], "project IN (\"OPS\")");
+    let id1 = r["webhook_id"].as_i64().unwrap();
+    let hooks = dynamic_hooks(&sim).await;
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert!(hooks[0]["url"].as_str().unwrap().ends_with(&format!("/v1/webhooks/jira/{con}")));
+    assert_eq!(health(&app, &t, &con).await["registration_ids"], json!([id1]));
+
+    // Two restarts: each start's upkeep finds the registration and refreshes it (the
+    // expiry is short), never registering a second one.
+    for _ in 0..2 {
+        let before = expires_at(&app, &t, &con).await;
+        let adv = reqwest::Client::new()
+            .post(sim.url("/_sim/webhooks/advance"))
+            .json(&json!({"seconds": 60}))
+            .send()
+            .await
+            .unwrap();
+        assert!(adv.status().is_success());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(jira_bridge::run(app.config.clone(), listener, stop.clone()));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while expires_at(&app, &t, &con).await <= before {
+            assert!(Instant::now() < deadline, "the restarted service did not refresh the webhook");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop.cancel();
+        server.await.unwrap().unwrap();
+        let hooks = dynamic_hooks(&sim).await;
+        assert_eq!(hooks.len(), 1, "{hooks:?}");
+        assert_eq!(hooks[0]["id"].as_i64(), Some(id1));
+        assert_eq!(hooks[0]["expired"], false);
+    }
+
+    // Lost in Jira (expired): re-created, still one live registration.
+    let exp = reqwest::Client::new()
+        .post(sim.url("/_sim/webhooks/dynamic/expire"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(exp.status().is_success());
+    let r = TestApp::json_ok(app.post(&t, &format!("/v1/connections/{con}/webhook-registration"), json!({})).await, 200).await;
+    assert_eq!(r["action"], "registered", "{r}");
+    let id2 = r["webhook_id"].as_i64().unwrap();
+    assert_ne!(id1, id2);
+    let live: Vec<Value> = dynamic_hooks(&sim).await.into_iter().filter(|h| h["expired"] == false).collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0]["id"].as_i64(), Some(id2));
+    // Asked again: kept or refreshed, never a second one.
+    let r = TestApp::json_ok(app.post(&t, &format!("/v1/connections/{con}/webhook-registration"), json!({})).await, 200).await;
+    assert_eq!(r["webhook_id"].as_i64(), Some(id2), "{r}");
+    let live: Vec<Value> = dynamic_hooks(&sim).await.into_iter().filter(|h| h["expired"] == false).collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+}
