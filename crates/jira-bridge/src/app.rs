@@ -244,11 +244,27 @@ pub async fn run(
         crate::connections::sweep::run,
     );
     crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
-    app.spawn_background("ticket-sync-schedule", &shutdown, crate::tickets::handlers::schedule_sync);
+    app.spawn_background(
+        "ticket-sync-schedule",
+        &shutdown,
+        crate::tickets::handlers::schedule_sync,
+    );
     crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     crate::jobs::start_runner(&app, &shutdown);
-    app.spawn_background("inbound-webhooks", &shutdown, crate::webhooks_in::worker::run);
-    app.spawn_background("webhook-registrations", &shutdown, crate::webhooks_in::registration::run);
-    app.spawn_background("webhook-poll-backstop", &shutdown, crate::webhooks_in::backstop);
+    app.spawn_background(
+        "inbound-webhooks",
+        &shutdown,
+        crate::webhooks_in::worker::run,
+    );
+    app.spawn_background(
+        "webhook-registrations",
+        &shutdown,
+        crate::webhooks_in::registration::run,
+    );
+    app.spawn_background(
+        "webhook-poll-backstop",
+        &shutdown,
+        crate::webhooks_in::backstop,
+    );
     app.serve(listener, shutdown).await
 }

@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         (name = "configs", description = "Reusable ticket targets (project, issue type, priority, labels, completed status)"),
         (name = "tickets", description = "Host objects linked to Jira issues: create once, bulk, status, transitions, sync"),
         (name = "events", description = "Outbound webhooks (Standard Webhooks) and the event stream"),
+        (name = "webhooks", description = "Jira's webhooks in: delivery endpoint, per-connection set-up, registration and health"),
     ),
     components(schemas(crate::http::Problem))
 )]

@@ -120,10 +120,11 @@ async fn receive(
         tracing::info!(connection = %id, reason, "inbound webhook refused");
         return Err(ApiError::Unauthorized(reason.to_owned()));
     }
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
-        detail: format!("the body is not valid JSON: {e}"),
-        errors: BTreeMap::new(),
-    })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            detail: format!("the body is not valid JSON: {e}"),
+            errors: BTreeMap::new(),
+        })?;
     let Some(obj) = value.as_object() else {
         return Err(ApiError::BadRequest {
             detail: "the body must be a JSON object".into(),
@@ -139,7 +140,10 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 200)
-        .map_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(&body))), str::to_owned);
+        .map_or_else(
+            || format!("sha256:{}", hex::encode(Sha256::digest(&body))),
+            str::to_owned,
+        );
     let text = String::from_utf8_lossy(&body);
     let inserted = state
         .store

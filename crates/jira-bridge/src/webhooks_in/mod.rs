@@ -79,9 +79,7 @@ pub async fn rotate_secrets(
 ) -> Result<NewSecrets, SetupError> {
     let secret = random_secret();
     let token = random_secret();
-    let sealed = state
-        .keys
-        .seal_str(&secret, secret_context(connection))?;
+    let sealed = state.keys.seal_str(&secret, secret_context(connection))?;
     let setup = state
         .store
         .put_webhook_secret(

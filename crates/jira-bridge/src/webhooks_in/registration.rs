@@ -25,7 +25,11 @@ pub const REFRESH_WITHIN: chrono::Duration = chrono::Duration::days(20);
 /// Upkeep cadence.
 pub const UPKEEP_EVERY: Duration = Duration::from_secs(3600);
 /// Events registered (the only issue events OAuth apps may subscribe to).
-pub const EVENTS: &[&str] = &["jira:issue_created", "jira:issue_updated", "jira:issue_deleted"];
+pub const EVENTS: &[&str] = &[
+    "jira:issue_created",
+    "jira:issue_updated",
+    "jira:issue_deleted",
+];
 
 /// What [`ensure`] did.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -134,7 +138,13 @@ pub async fn ensure(
             };
             out.action = "registered";
             let listed: Vec<jira_client::Webhook> = jira.webhooks().try_collect().await?;
-            (id, listed.iter().find(|w| w.id == id).and_then(jira_client::Webhook::expires_at))
+            (
+                id,
+                listed
+                    .iter()
+                    .find(|w| w.id == id)
+                    .and_then(jira_client::Webhook::expires_at),
+            )
         }
     };
     state

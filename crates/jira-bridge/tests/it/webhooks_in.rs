@@ -23,8 +23,12 @@ async fn connect(app: &TestApp, t: &TestTenant, sim: &Sim) -> Setup {
     let c = TestApp::json_ok(app.post(t, "/v1/connections", body).await, 201).await;
     let con = c["id"].as_str().unwrap().to_owned();
     let s = TestApp::json_ok(
-        app.post(t, &format!("/v1/connections/{con}/webhook-setup"), json!({}))
-            .await,
+        app.post(
+            t,
+            &format!("/v1/connections/{con}/webhook-setup"),
+            json!({}),
+        )
+        .await,
         201,
     )
     .await;
@@ -32,7 +36,12 @@ async fn connect(app: &TestApp, t: &TestTenant, sim: &Sim) -> Setup {
     assert_eq!(s["url"], format!("/v1/webhooks/jira/{con}"));
     assert!(s["url_with_token"].as_str().unwrap().contains("?token="));
     // Shown once: a later read has no secret.
-    let again = TestApp::json_ok(app.get(t, &format!("/v1/connections/{con}/webhook-setup")).await, 200).await;
+    let again = TestApp::json_ok(
+        app.get(t, &format!("/v1/connections/{con}/webhook-setup"))
+            .await,
+        200,
+    )
+    .await;
     assert!(again.get("secret").is_none(), "{again}");
     assert_eq!(again["secret_set"], true);
     assert_eq!(again["health"]["state"], "never");
@@ -54,7 +63,10 @@ async fn register_admin_webhook(sim: &Sim, app: &TestApp, setup: &Setup) {
         .unwrap();
     let res = reqwest::Client::new()
         .post(sim.url("/rest/webhooks/1.0/webhook"))
-        .basic_auth(admin["email"].as_str().unwrap(), admin["api_token"].as_str())
+        .basic_auth(
+            admin["email"].as_str().unwrap(),
+            admin["api_token"].as_str(),
+        )
         .json(&json!({
             "name": "jira-bridge",
             "url": app.url(&setup.path),
@@ -67,7 +79,11 @@ async fn register_admin_webhook(sim: &Sim, app: &TestApp, setup: &Setup) {
         .await
         .unwrap();
     let status = res.status();
-    assert!(status.is_success(), "{status}: {}", res.text().await.unwrap());
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        res.text().await.unwrap()
+    );
 }
 
 async fn ticket(app: &TestApp, t: &TestTenant, con: &str, n: usize) -> (String, String) {
@@ -98,15 +114,29 @@ async fn sim_post(sim: &Sim, path: &str, body: Value) {
         .await
         .unwrap();
     let status = res.status();
-    assert!(status.is_success(), "{path}: {status}: {}", res.text().await.unwrap());
+    assert!(
+        status.is_success(),
+        "{path}: {status}: {}",
+        res.text().await.unwrap()
+    );
 }
 
 async fn sim_get(sim: &Sim, path: &str) -> Value {
-    reqwest::get(sim.url(path)).await.unwrap().json().await.unwrap()
+    reqwest::get(sim.url(path))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Poll a ticket until `pred` holds (bounded).
-async fn wait_ticket(app: &TestApp, t: &TestTenant, id: &str, pred: impl Fn(&Value) -> bool) -> Value {
+async fn wait_ticket(
+    app: &TestApp,
+    t: &TestTenant,
+    id: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let v = TestApp::json_ok(app.get(t, &format!("/v1/tickets/{id}")).await, 200).await;
@@ -119,7 +149,12 @@ async fn wait_ticket(app: &TestApp, t: &TestTenant, id: &str, pred: impl Fn(&Val
 }
 
 async fn health(app: &TestApp, t: &TestTenant, con: &str) -> Value {
-    let v = TestApp::json_ok(app.get(t, &format!("/v1/connections/{con}/webhook-setup")).await, 200).await;
+    let v = TestApp::json_ok(
+        app.get(t, &format!("/v1/connections/{con}/webhook-setup"))
+            .await,
+        200,
+    )
+    .await;
     v["health"].clone()
 }
 
@@ -128,7 +163,12 @@ fn search_calls(stats: &Value) -> u64 {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["endpoint"].as_str().unwrap_or_default().contains("search"))
+        .filter(|r| {
+            r["endpoint"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("search")
+        })
         .map(|r| r["count"].as_u64().unwrap_or(0))
         .sum()
 }
@@ -151,7 +191,12 @@ async fn changes_in_jira_arrive_by_webhook_without_any_search() {
     assert_ne!(before["status"], "In Progress");
     sim_post(&sim, "/_sim/stats/reset", json!({})).await;
 
-    sim_post(&sim, &format!("/_sim/issues/{key}/transition"), json!({"as": "bob", "to": "In Progress"})).await;
+    sim_post(
+        &sim,
+        &format!("/_sim/issues/{key}/transition"),
+        json!({"as": "bob", "to": "In Progress"}),
+    )
+    .await;
     let after = wait_ticket(&app, &t, &id, |v| v["status"] == "In Progress").await;
     assert_eq!(after["status_category"], "indeterminate");
 
@@ -166,7 +211,10 @@ async fn changes_in_jira_arrive_by_webhook_without_any_search() {
     // The change is an event for host apps.
     let events = TestApp::json_ok(app.get(&t, "/v1/events?after=0").await, 200).await;
     let text = events.to_string();
-    assert!(text.contains("ticket.status_changed") && text.contains(&id), "{events}");
+    assert!(
+        text.contains("ticket.status_changed") && text.contains(&id),
+        "{events}"
+    );
 }
 
 #[tokio::test]
@@ -213,8 +261,20 @@ async fn refused_and_replayed_deliveries_change_nothing() {
     let done = payload("Done", "done");
 
     // Wrong signature, missing signature, wrong URL token: 401, recorded.
-    assert_problem(send(done.clone(), Some(sign("not-the-secret", &done)), "a-1").await.unwrap(), 401, "unauthorized").await;
-    assert_problem(send(done.clone(), None, "a-1").await.unwrap(), 401, "unauthorized").await;
+    assert_problem(
+        send(done.clone(), Some(sign("not-the-secret", &done)), "a-1")
+            .await
+            .unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_problem(
+        send(done.clone(), None, "a-1").await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
     let bad_token = app
         .client
         .post(format!("{url}?token=guess"))
@@ -228,10 +288,19 @@ async fn refused_and_replayed_deliveries_change_nothing() {
     let mut big = done.clone();
     big.truncate(big.len() - 1);
     big.extend_from_slice(format!(",\"pad\":\"{}\"}}", "x".repeat(70_000)).as_bytes());
-    let res = send(big.clone(), Some(sign(&setup.secret, &big)), "a-2").await.unwrap();
+    let res = send(big.clone(), Some(sign(&setup.secret, &big)), "a-2")
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 413);
     let broken = b"{\"webhookEvent\": \"jira:issue_updated\", ".to_vec();
-    assert_problem(send(broken.clone(), Some(sign(&setup.secret, &broken)), "a-3").await.unwrap(), 400, "bad-request").await;
+    assert_problem(
+        send(broken.clone(), Some(sign(&setup.secret, &broken)), "a-3")
+            .await
+            .unwrap(),
+        400,
+        "bad-request",
+    )
+    .await;
 
     let h = health(&app, &t, &setup.con).await;
     assert_eq!(h["rejected"], 3, "{h}");
@@ -241,11 +310,15 @@ async fn refused_and_replayed_deliveries_change_nothing() {
     assert_eq!(now["status"], start["status"]);
 
     // A good delivery is applied; its replay (even with another body) changes nothing.
-    let res = send(done.clone(), Some(sign(&setup.secret, &done)), "a-1").await.unwrap();
+    let res = send(done.clone(), Some(sign(&setup.secret, &done)), "a-1")
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 202);
     wait_ticket(&app, &t, &id, |v| v["status"] == "Done").await;
     let other = payload("Reopened", "indeterminate");
-    let res = send(other.clone(), Some(sign(&setup.secret, &other)), "a-1").await.unwrap();
+    let res = send(other.clone(), Some(sign(&setup.secret, &other)), "a-1")
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 200);
     let ack: Value = res.json().await.unwrap();
     assert_eq!(ack["status"], "duplicate");
@@ -264,7 +337,16 @@ async fn refused_and_replayed_deliveries_change_nothing() {
     assert_eq!(now["status"], "Done");
 
     // The URL token works where nothing can sign.
-    let s = TestApp::json_ok(app.post(&t, &format!("/v1/connections/{}/webhook-setup", setup.con), json!({})).await, 201).await;
+    let s = TestApp::json_ok(
+        app.post(
+            &t,
+            &format!("/v1/connections/{}/webhook-setup", setup.con),
+            json!({}),
+        )
+        .await,
+        201,
+    )
+    .await;
     let with_token = app.url(s["url_with_token"].as_str().unwrap());
     let reopened = payload("In Progress", "indeterminate");
     let res = app
@@ -278,7 +360,9 @@ async fn refused_and_replayed_deliveries_change_nothing() {
     assert_eq!(res.status().as_u16(), 202);
     wait_ticket(&app, &t, &id, |v| v["status"] == "In Progress").await;
     // The rotated secret replaced the old one.
-    let res = send(done.clone(), Some(sign(&setup.secret, &done)), "a-10").await.unwrap();
+    let res = send(done.clone(), Some(sign(&setup.secret, &done)), "a-10")
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 401);
 }
 
@@ -303,7 +387,12 @@ async fn poll_backstop_converges_when_webhooks_are_off_and_a_burst_is_applied_in
         .unwrap();
     assert!(put.status().is_success());
     for (_, key) in &tickets[..5] {
-        sim_post(&sim, &format!("/_sim/issues/{key}/transition"), json!({"as": "bob", "to": "In Progress"})).await;
+        sim_post(
+            &sim,
+            &format!("/_sim/issues/{key}/transition"),
+            json!({"as": "bob", "to": "In Progress"}),
+        )
+        .await;
     }
     let s = TestApp::json_ok(app.post(&t, "/v1/tickets/sync", json!({})).await, 202).await;
     let job = wait_job(&app, &t, s["job_id"].as_str().unwrap()).await;
@@ -351,9 +440,14 @@ async fn poll_backstop_converges_when_webhooks_are_off_and_a_burst_is_applied_in
     let idle = sim_get(&sim, "/_sim/webhooks/pending?wait_ms=120000").await;
     assert_eq!(idle["idle"], true, "{idle}");
     let delivered = sim_get(&sim, "/_sim/webhooks/deliveries?state=delivered").await;
-    let delivered = delivered.as_array().map_or_else(|| delivered["deliveries"].as_array().unwrap().len(), Vec::len);
+    let delivered = delivered.as_array().map_or_else(
+        || delivered["deliveries"].as_array().unwrap().len(),
+        Vec::len,
+    );
     let failed = sim_get(&sim, "/_sim/webhooks/deliveries?state=failed").await;
-    let failed = failed.as_array().map_or_else(|| failed["deliveries"].as_array().unwrap().len(), Vec::len);
+    let failed = failed
+        .as_array()
+        .map_or_else(|| failed["deliveries"].as_array().unwrap().len(), Vec::len);
     assert_eq!(failed, 0);
     assert!(delivered >= 2000, "{delivered}");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -374,11 +468,18 @@ async fn poll_backstop_converges_when_webhooks_are_off_and_a_burst_is_applied_in
 }
 
 async fn dynamic_hooks(sim: &Sim) -> Vec<Value> {
-    sim_get(sim, "/_sim/webhooks/dynamic").await.as_array().unwrap().clone()
+    sim_get(sim, "/_sim/webhooks/dynamic")
+        .await
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 async fn expires_at(app: &TestApp, t: &TestTenant, con: &str) -> String {
-    health(app, t, con).await["registration_expires_at"].as_str().unwrap_or_default().to_owned()
+    health(app, t, con).await["registration_expires_at"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -402,14 +503,29 @@ async fn dynamic_webhook_is_registered_once_across_restarts_refreshed_and_recrea
     let con = c["id"].as_str().unwrap().to_owned();
     ticket(&app, &t, &con, 1).await;
 
-    let r = TestApp::json_ok(app.post(&t, &format!("/v1/connections/{con}/webhook-registration"), json!({})).await, 200).await;
+    let r = TestApp::json_ok(
+        app.post(
+            &t,
+            &format!("/v1/connections/{con}/webhook-registration"),
+            json!({}),
+        )
+        .await,
+        200,
+    )
+    .await;
     assert_eq!(r["action"], "registered", "{r}");
     assert_eq!(r["jql"], "project IN (\"OPS\")");
     let id1 = r["webhook_id"].as_i64().unwrap();
     let hooks = dynamic_hooks(&sim).await;
     assert_eq!(hooks.len(), 1, "{hooks:?}");
-    assert!(hooks[0]["url"].as_str().unwrap().ends_with(&format!("/v1/webhooks/jira/{con}")));
-    assert_eq!(health(&app, &t, &con).await["registration_ids"], json!([id1]));
+    assert!(hooks[0]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/v1/webhooks/jira/{con}")));
+    assert_eq!(
+        health(&app, &t, &con).await["registration_ids"],
+        json!([id1])
+    );
 
     // Two restarts: each start's upkeep finds the registration and refreshes it (the
     // expiry is short), never registering a second one.
@@ -427,7 +543,10 @@ async fn dynamic_webhook_is_registered_once_across_restarts_refreshed_and_recrea
         let server = tokio::spawn(jira_bridge::run(app.config.clone(), listener, stop.clone()));
         let deadline = Instant::now() + Duration::from_secs(60);
         while expires_at(&app, &t, &con).await <= before {
-            assert!(Instant::now() < deadline, "the restarted service did not refresh the webhook");
+            assert!(
+                Instant::now() < deadline,
+                "the restarted service did not refresh the webhook"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         stop.cancel();
@@ -446,16 +565,42 @@ async fn dynamic_webhook_is_registered_once_across_restarts_refreshed_and_recrea
         .await
         .unwrap();
     assert!(exp.status().is_success());
-    let r = TestApp::json_ok(app.post(&t, &format!("/v1/connections/{con}/webhook-registration"), json!({})).await, 200).await;
+    let r = TestApp::json_ok(
+        app.post(
+            &t,
+            &format!("/v1/connections/{con}/webhook-registration"),
+            json!({}),
+        )
+        .await,
+        200,
+    )
+    .await;
     assert_eq!(r["action"], "registered", "{r}");
     let id2 = r["webhook_id"].as_i64().unwrap();
     assert_ne!(id1, id2);
-    let live: Vec<Value> = dynamic_hooks(&sim).await.into_iter().filter(|h| h["expired"] == false).collect();
+    let live: Vec<Value> = dynamic_hooks(&sim)
+        .await
+        .into_iter()
+        .filter(|h| h["expired"] == false)
+        .collect();
     assert_eq!(live.len(), 1, "{live:?}");
     assert_eq!(live[0]["id"].as_i64(), Some(id2));
     // Asked again: kept or refreshed, never a second one.
-    let r = TestApp::json_ok(app.post(&t, &format!("/v1/connections/{con}/webhook-registration"), json!({})).await, 200).await;
+    let r = TestApp::json_ok(
+        app.post(
+            &t,
+            &format!("/v1/connections/{con}/webhook-registration"),
+            json!({}),
+        )
+        .await,
+        200,
+    )
+    .await;
     assert_eq!(r["webhook_id"].as_i64(), Some(id2), "{r}");
-    let live: Vec<Value> = dynamic_hooks(&sim).await.into_iter().filter(|h| h["expired"] == false).collect();
+    let live: Vec<Value> = dynamic_hooks(&sim)
+        .await
+        .into_iter()
+        .filter(|h| h["expired"] == false)
+        .collect();
     assert_eq!(live.len(), 1, "{live:?}");
 }
