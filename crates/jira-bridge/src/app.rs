@@ -249,7 +249,6 @@ pub async fn run(
         &shutdown,
         crate::tickets::handlers::schedule_sync,
     );
-    crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     crate::jobs::start_runner(&app, &shutdown);
     app.spawn_background(
         "inbound-webhooks",

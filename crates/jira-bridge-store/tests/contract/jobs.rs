@@ -10,35 +10,7 @@ use jira_bridge_store::jobs::{
 use jira_bridge_store::{PageRequest, Store, StoreError, TenantId, Timestamp};
 use serde_json::json;
 
-macro_rules! jobs_contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let (_db, store) = crate::sqlite().await;
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some((_db, store)) = crate::postgres().await else {
-                        eprintln!("JIRA_BRIDGE_TEST_POSTGRES_URL not set: PostgreSQL case skipped");
-                        return;
-                    };
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-    };
-}
-
-jobs_contract!(
+crate::contract!(
     jobs_are_created_once_per_idempotency_key_and_tenant_scoped,
     job_items_page_in_order_and_filter_by_state,
     claims_take_batches_of_one_kind_in_order,

@@ -98,10 +98,9 @@ pub async fn probe(config: &Config, creds: &TokenCredentials) -> Result<Probe, C
     let host = url.host_str().unwrap_or_default().to_owned();
 
     // 1. Anonymous serverInfo: is it Jira, and which kind?
-    let http = reqwest::Client::builder()
+    let http = crate::net_guard::client_builder(crate::net_guard::UrlPolicy::from_config(config))
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(20))
-        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("jira-bridge/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ConnectionError::Api(ApiError::internal(e)))?;

@@ -10,6 +10,7 @@ use jira_bridge_store::jobs::{
 };
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::handler::{ItemOutcome, JobContext, JobHandler, Registry};
 use super::{JobError, Jobs};
@@ -306,12 +307,10 @@ impl JobRunner {
             worker_id: self.config.worker_id.clone(),
             shutdown: shutdown.clone(),
         };
-        let end = {
-            let _guard = span.enter();
-            drop(_guard);
-            self.run_handler(handler.as_ref(), &ctx, &items, shutdown)
-                .await
-        };
+        let end = self
+            .run_handler(handler.as_ref(), &ctx, &items, shutdown)
+            .instrument(span)
+            .await;
         let finishes: Vec<ItemFinish> = match end {
             BatchEnd::Abandoned => {
                 let at = self.jobs.now();
