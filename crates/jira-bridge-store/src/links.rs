@@ -15,7 +15,9 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use crate::tx::on_tx;
-use crate::{ConnectionId, Page, PageRequest, Result, Store, StoreError, StoreTx, TenantId, Timestamp};
+use crate::{
+    ConnectionId, Page, PageRequest, Result, Store, StoreError, StoreTx, TenantId, Timestamp,
+};
 
 crate::define_id!(
     /// A ticket: one link between a host object and a Jira issue (`tkt_…`).
@@ -185,7 +187,12 @@ impl Store {
             .rows_affected()
         });
         let link = self
-            .find_link_by_source(&new.tenant_id, &new.source_kind, &new.source_id, &new.purpose)
+            .find_link_by_source(
+                &new.tenant_id,
+                &new.source_kind,
+                &new.source_id,
+                &new.purpose,
+            )
             .await?
             .ok_or(StoreError::NotFound)?;
         Ok((link, inserted == 1))
@@ -315,7 +322,12 @@ impl Store {
 
     /// Make a `failed` link `pending` again (a new request for the same source), with
     /// the new request's project, config and job. Answers the link.
-    pub async fn rearm_link(&self, tenant: &TenantId, id: &TicketId, new: &NewLink) -> Result<Link> {
+    pub async fn rearm_link(
+        &self,
+        tenant: &TenantId,
+        id: &TicketId,
+        new: &NewLink,
+    ) -> Result<Link> {
         let now = Timestamp::now();
         on_pool!(self, pool => {
             sqlx::query(
@@ -338,6 +350,54 @@ impl Store {
         self.get_link(tenant, id).await?.ok_or(StoreError::NotFound)
     }
 
+    /// Claim the creation of a link's issue for `owner` until `until`: only one
+    /// creator at a time (a second request or replica waits instead of creating a
+    /// duplicate). Succeeds when the link is not created yet and unclaimed, its claim
+    /// expired, or `owner` holds it already.
+    pub async fn claim_link(
+        &self,
+        tenant: &TenantId,
+        id: &TicketId,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let n = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE links SET claimed_by = $3, claimed_until = $4
+                 WHERE tenant_id = $1 AND id = $2 AND state <> 'created'
+                   AND (claimed_until IS NULL OR claimed_until < $5 OR claimed_by = $3)",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(owner)
+            .bind(until)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Give up a claim taken with [`Store::claim_link`].
+    pub async fn release_link(&self, tenant: &TenantId, id: &TicketId, owner: &str) -> Result<()> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE links SET claimed_by = NULL, claimed_until = NULL
+                 WHERE tenant_id = $1 AND id = $2 AND claimed_by = $3",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        });
+        Ok(())
+    }
+
     /// Created links of a connection among these Jira issue ids.
     pub async fn links_by_issue_ids(
         &self,
@@ -346,7 +406,8 @@ impl Store {
     ) -> Result<Vec<Link>> {
         let mut out = Vec::new();
         for chunk in issue_ids.chunks(IN_CHUNK) {
-            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT {COLUMNS} FROM links
                  WHERE connection_id = $1 AND state = 'created' AND issue_id IN ({})",
@@ -392,7 +453,10 @@ impl Store {
     }
 
     /// Creation time of a connection's oldest created link.
-    pub async fn oldest_link_created_at(&self, connection: &ConnectionId) -> Result<Option<DateTime<Utc>>> {
+    pub async fn oldest_link_created_at(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Option<DateTime<Utc>>> {
         let first = on_pool!(self, pool => {
             sqlx::query_as::<_, Link>(&format!(
                 "SELECT {COLUMNS} FROM links WHERE connection_id = $1 AND state = 'created'
@@ -546,12 +610,54 @@ mod tests {
 
     async fn exercise(store: Store) {
         let (tenant, con) = setup(&store).await;
-        let (a, created) = store.reserve_link(&new_link(&tenant, &con, "v1")).await.unwrap();
+        let (a, created) = store
+            .reserve_link(&new_link(&tenant, &con, "v1"))
+            .await
+            .unwrap();
         assert!(created);
         assert_eq!(a.state, "pending");
-        let (again, created) = store.reserve_link(&new_link(&tenant, &con, "v1")).await.unwrap();
+        let (again, created) = store
+            .reserve_link(&new_link(&tenant, &con, "v1"))
+            .await
+            .unwrap();
         assert!(!created);
         assert_eq!(again.id, a.id);
+        let now = Timestamp::now();
+        let later = Timestamp::from(now.as_datetime() + chrono::Duration::seconds(60));
+        assert!(store
+            .claim_link(&tenant, &a.id, "r1", later, now)
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .claim_link(&tenant, &a.id, "r2", later, now)
+                .await
+                .unwrap(),
+            "one creator at a time"
+        );
+        assert!(
+            store
+                .claim_link(&tenant, &a.id, "r1", later, now)
+                .await
+                .unwrap(),
+            "the holder again"
+        );
+        let after = Timestamp::from(now.as_datetime() + chrono::Duration::seconds(61));
+        assert!(
+            store
+                .claim_link(&tenant, &a.id, "r2", later, after)
+                .await
+                .unwrap(),
+            "expired claim"
+        );
+        store.release_link(&tenant, &a.id, "r2").await.unwrap();
+        assert!(
+            store
+                .claim_link(&tenant, &a.id, "r3", later, now)
+                .await
+                .unwrap(),
+            "released"
+        );
 
         let done = store
             .complete_link(
@@ -570,10 +676,16 @@ mod tests {
             .unwrap();
         assert_eq!(done.state, "created");
         // A refusal after creation does not undo the link.
-        let still = store.fail_link(&tenant, &a.id, &serde_json::json!({"x": 1})).await.unwrap();
+        let still = store
+            .fail_link(&tenant, &a.id, &serde_json::json!({"x": 1}))
+            .await
+            .unwrap();
         assert_eq!(still.state, "created");
 
-        let found = store.links_by_issue_ids(&con, &["10001".into(), "999".into()]).await.unwrap();
+        let found = store
+            .links_by_issue_ids(&con, &["10001".into(), "999".into()])
+            .await
+            .unwrap();
         assert_eq!(found.len(), 1);
 
         let mut tx = store.begin().await.unwrap();
@@ -617,7 +729,15 @@ mod tests {
         };
         store.put_sync_state(&st).await.unwrap();
         store.put_sync_state(&st).await.unwrap();
-        assert_eq!(store.get_sync_state(&con).await.unwrap().unwrap().last_searches, 3);
+        assert_eq!(
+            store
+                .get_sync_state(&con)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_searches,
+            3
+        );
     }
 
     #[tokio::test]

@@ -243,12 +243,12 @@ pub async fn run(
         &shutdown,
         crate::connections::sweep::run,
     );
-    crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     app.spawn_background(
         "ticket-sync-schedule",
         &shutdown,
         crate::tickets::handlers::schedule_sync,
     );
+    crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     crate::jobs::start_runner(&app, &shutdown);
     app.spawn_background(
         "inbound-webhooks",

@@ -93,7 +93,9 @@ pub struct UpdateConfigRequest {
     pub targets: Option<Vec<ConfigTarget>>,
 }
 
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Ok(Some(Option::deserialize(d)?))
 }
 
@@ -332,7 +334,9 @@ async fn verify_config(
     let targets: Vec<ConfigTarget> =
         serde_json::from_value(row.targets).map_err(ApiError::internal)?;
     let conn = crate::connections::connect(&state, &tenant.id, &row.connection_id).await?;
-    let checks = conn.observe(verify_targets(&conn.jira, &targets).await).await?;
+    let checks = conn
+        .observe(verify_targets(&conn.jira, &targets).await)
+        .await?;
     Ok(Json(VerifyConfigResponse {
         ok: checks.iter().all(|c| c.ok),
         targets: checks,

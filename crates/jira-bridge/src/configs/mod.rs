@@ -65,16 +65,28 @@ pub fn check(name: &str, targets: &[ConfigTarget]) -> BTreeMap<String, String> {
         if t.name.trim().is_empty() {
             e.insert(format!("targets[{i}].name"), "must not be empty".into());
         } else if !seen.insert(t.name.to_lowercase()) {
-            e.insert(format!("targets[{i}].name"), format!("{:?} appears twice", t.name));
+            e.insert(
+                format!("targets[{i}].name"),
+                format!("{:?} appears twice", t.name),
+            );
         }
         if t.project_key.trim().is_empty() {
-            e.insert(format!("targets[{i}].project_key"), "must not be empty".into());
+            e.insert(
+                format!("targets[{i}].project_key"),
+                "must not be empty".into(),
+            );
         }
         if t.issue_type.trim().is_empty() {
-            e.insert(format!("targets[{i}].issue_type"), "must not be empty".into());
+            e.insert(
+                format!("targets[{i}].issue_type"),
+                "must not be empty".into(),
+            );
         }
         if let Some(l) = t.labels.iter().find(|l| l.chars().any(char::is_whitespace)) {
-            e.insert(format!("targets[{i}].labels"), format!("label {l:?} contains spaces"));
+            e.insert(
+                format!("targets[{i}].labels"),
+                format!("label {l:?} contains spaces"),
+            );
         }
     }
     e
@@ -101,10 +113,14 @@ pub async fn verify_targets(
     for t in targets {
         let mut problems = BTreeMap::new();
         match client.create_meta_issue_types(&t.project_key).await {
-            Err(jira_client::Error::NotFound { .. }) | Err(jira_client::Error::Validation { .. }) => {
+            Err(jira_client::Error::NotFound { .. })
+            | Err(jira_client::Error::Validation { .. }) => {
                 problems.insert(
                     "project_key".into(),
-                    format!("project {:?} does not exist or is not visible to the connection user", t.project_key),
+                    format!(
+                        "project {:?} does not exist or is not visible to the connection user",
+                        t.project_key
+                    ),
                 );
             }
             Err(e) => return Err(e),
@@ -116,7 +132,12 @@ pub async fn verify_targets(
                     let names: Vec<&str> = types.iter().map(|it| it.name.as_str()).collect();
                     problems.insert(
                         "issue_type".into(),
-                        format!("{:?} is not an issue type of {}; available: {}", t.issue_type, t.project_key, names.join(", ")),
+                        format!(
+                            "{:?} is not an issue type of {}; available: {}",
+                            t.issue_type,
+                            t.project_key,
+                            names.join(", ")
+                        ),
                     );
                 }
                 Some(it) => {
@@ -124,15 +145,23 @@ pub async fn verify_targets(
                     if let Some(p) = &t.priority {
                         match fields.iter().find(|f| f.field_id == "priority") {
                             None => {
-                                problems.insert("priority".into(), "priority is not on the create screen".into());
+                                problems.insert(
+                                    "priority".into(),
+                                    "priority is not on the create screen".into(),
+                                );
                             }
                             Some(meta) => {
                                 let known = meta.allowed_values.is_empty()
                                     || meta.allowed_values.iter().any(|v| {
-                                        v.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(p))
+                                        v.get("name")
+                                            .and_then(Value::as_str)
+                                            .is_some_and(|n| n.eq_ignore_ascii_case(p))
                                     });
                                 if !known {
-                                    problems.insert("priority".into(), format!("unknown priority {p:?}"));
+                                    problems.insert(
+                                        "priority".into(),
+                                        format!("unknown priority {p:?}"),
+                                    );
                                 }
                             }
                         }
@@ -149,7 +178,10 @@ pub async fn verify_targets(
                         if !found {
                             problems.insert(
                                 "completed_status".into(),
-                                format!("no status {s:?} in the workflow of {} in {}", it.name, t.project_key),
+                                format!(
+                                    "no status {s:?} in the workflow of {} in {}",
+                                    it.name, t.project_key
+                                ),
                             );
                         }
                     }

@@ -112,10 +112,11 @@ pub async fn sync_connection(
         .as_deref()
         .and_then(|z| user_zone(z).ok())
         .unwrap_or(chrono_tz::UTC);
-    let jql = Query::new(Clause::project_in(&projects).and(Clause::updated_since(start - overlap, zone)))
-        .order_by("updated", Direction::Asc)
-        .build()
-        .map_err(|e| jira_client::Error::Config(e.to_string()))?;
+    let jql =
+        Query::new(Clause::project_in(&projects).and(Clause::updated_since(start - overlap, zone)))
+            .order_by("updated", Direction::Asc)
+            .build()
+            .map_err(|e| jira_client::Error::Config(e.to_string()))?;
     report.jql = jql.clone();
     let req = SearchRequest {
         jql,

@@ -178,7 +178,10 @@ pub async fn resolve_target(
                     let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
                     ApiError::invalid_field(
                         "target",
-                        format!("no target {name:?} in this config; targets: {}", names.join(", ")),
+                        format!(
+                            "no target {name:?} in this config; targets: {}",
+                            names.join(", ")
+                        ),
                     )
                 })?;
             Ok(Resolved {
@@ -259,7 +262,9 @@ impl From<TicketOpError> for TicketApiError {
                 current,
                 available,
             }) => Self::Unreachable {
-                detail: format!("{issue} cannot reach {target} from {current:?} through its workflow"),
+                detail: format!(
+                    "{issue} cannot reach {target} from {current:?} through its workflow"
+                ),
                 current,
                 available,
             },
@@ -334,6 +339,7 @@ impl IntoResponse for TicketApiError {
     responses(
         (status = 201, description = "Created", body = TicketResponse),
         (status = 200, description = "This source and purpose already have a ticket", body = TicketResponse),
+        (status = 409, description = "Another request is creating this source's issue right now", body = crate::http::Problem, content_type = PJ),
         (status = 422, description = "Invalid input, or Jira refused (its messages in `jira`)", body = ConnectionProblem, content_type = PJ),
         (status = 503, description = "Jira did not confirm; retry the same request", body = crate::http::Problem, content_type = PJ),
     ))]
@@ -380,7 +386,14 @@ async fn create_ticket(
         r.target,
         None,
     );
-    let out = create_one(&state.store, &conn.jira, new, fields, &CreateOptions::default()).await?;
+    let out = create_one(
+        &state.store,
+        &conn.jira,
+        new,
+        fields,
+        &CreateOptions::default(),
+    )
+    .await?;
     match out {
         CreateOne::Existing(l) => Ok((StatusCode::OK, Json(l.into()))),
         CreateOne::Created {
@@ -408,6 +421,10 @@ async fn create_ticket(
         }
         .into()),
         CreateOne::Uncertain(m) => Err(TicketApiError::OutcomeUnknown(m)),
+        CreateOne::InProgress => Err(ApiError::Conflict(
+            "another request is creating this source's issue right now; retry in a moment".into(),
+        )
+        .into()),
     }
 }
 
@@ -560,14 +577,18 @@ async fn transition_ticket(
             }
         }),
         _ => {
-            return Err(ApiError::invalid_field("to_status", "give to_status or to_category").into())
+            return Err(
+                ApiError::invalid_field("to_status", "give to_status or to_category").into(),
+            )
         }
     };
     let link = load(&state, &tenant, &id).await?;
     let conn = crate::connections::connect(&state, &tenant.id, &link.connection_id).await?;
     match super::transition(&state.store, &conn.jira, &link, &target).await {
         Ok(l) => Ok(Json(l.into())),
-        Err(TicketOpError::Jira(e)) if !matches!(e, jira_client::Error::NoTransitionPath { .. }) => {
+        Err(TicketOpError::Jira(e))
+            if !matches!(e, jira_client::Error::NoTransitionPath { .. }) =>
+        {
             Err(conn.observe::<()>(Err(e)).await.err().map_or_else(
                 || ApiError::internal(std::io::Error::other("unreachable")).into(),
                 TicketApiError::from,
@@ -635,12 +656,11 @@ async fn bulk_create(
     )
     .await?;
     let defaults = req.defaults.with_defaults(&r.defaults);
-    let mut items = super::bulk::job_items(&defaults, req.items).map_err(|errors| {
-        ApiError::Validation {
+    let mut items =
+        super::bulk::job_items(&defaults, req.items).map_err(|errors| ApiError::Validation {
             detail: "some items are not valid".into(),
             errors,
-        }
-    })?;
+        })?;
     for it in &mut items {
         if let Some(obj) = it.payload.as_object_mut() {
             obj.insert("config_id".into(), serde_json::json!(r.config_id));
@@ -685,7 +705,11 @@ async fn sync_now(
     Json(req): Json<SyncRequest>,
 ) -> Result<(StatusCode, Json<JobAccepted>), ApiError> {
     let only = match req.connection_id.as_deref() {
-        Some(c) => Some(resolve_target(&state, &tenant, Some(c), None, None).await?.connection_id),
+        Some(c) => Some(
+            resolve_target(&state, &tenant, Some(c), None, None)
+                .await?
+                .connection_id,
+        ),
         None => None,
     };
     let job = super::handlers::enqueue_sync(&state, &tenant.id, only.as_ref(), None)
@@ -694,7 +718,9 @@ async fn sync_now(
             crate::jobs::JobError::Store(e) => ApiError::from(e),
             e => ApiError::internal(e),
         })?
-        .ok_or_else(|| ApiError::invalid_field("connection_id", "no connection has tickets to sync"))?;
+        .ok_or_else(|| {
+            ApiError::invalid_field("connection_id", "no connection has tickets to sync")
+        })?;
     Ok((
         StatusCode::ACCEPTED,
         Json(JobAccepted {

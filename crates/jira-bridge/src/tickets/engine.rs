@@ -274,7 +274,9 @@ fn linked(client: &JiraClient, id: &str, key: &str, issue: Option<&Issue>) -> Li
         issue_id: id.to_owned(),
         issue_key: key.to_owned(),
         url: client.browse_url(key),
-        status_category: status.as_ref().and_then(|s| s.category_key().map(str::to_owned)),
+        status_category: status
+            .as_ref()
+            .and_then(|s| s.category_key().map(str::to_owned)),
         status: status.map(|s| s.name),
         remote_updated_at: updated.map(|t| Timestamp::from(t.with_timezone(&Utc))),
     }
@@ -447,10 +449,18 @@ pub async fn create_batch(
         match &r {
             CreateResult::Invalid(errors) => {
                 store
-                    .fail_link(tenant, &items[i].link.id, &json!({"code": "validation", "errors": errors}))
+                    .fail_link(
+                        tenant,
+                        &items[i].link.id,
+                        &json!({"code": "validation", "errors": errors}),
+                    )
                     .await?;
             }
-            CreateResult::Rejected { message, errors, status } => {
+            CreateResult::Rejected {
+                message,
+                errors,
+                status,
+            } => {
                 store
                     .fail_link(
                         tenant,

@@ -46,9 +46,15 @@ fn all_failed(items: &[JobItem], error: ItemError, retryable: bool) -> Vec<ItemO
 
 fn connection_failure(e: &crate::connections::ConnectionError) -> (ItemError, bool) {
     use crate::connections::ConnectionError as C;
-    let retryable = !matches!(e, C::Disabled(_) | C::Expired(_) | C::Invalid(_) | C::Api(_));
+    let retryable = !matches!(
+        e,
+        C::Disabled(_) | C::Expired(_) | C::Invalid(_) | C::Api(_)
+    );
     (
-        ItemError::new("connection_unusable", format!("the connection cannot be used: {e}")),
+        ItemError::new(
+            "connection_unusable",
+            format!("the connection cannot be used: {e}"),
+        ),
         retryable,
     )
 }
@@ -66,13 +72,29 @@ impl JobHandler for BulkCreateHandler {
         Duration::from_secs(600)
     }
 
-    fn run<'a>(&'a self, ctx: &'a JobContext, items: &'a [JobItem]) -> BoxFuture<'a, Vec<ItemOutcome>> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a JobContext,
+        items: &'a [JobItem],
+    ) -> BoxFuture<'a, Vec<ItemOutcome>> {
         Box::pin(async move {
             let payload: JobPayload = match serde_json::from_value(ctx.job.payload.clone()) {
                 Ok(p) => p,
-                Err(e) => return all_failed(items, ItemError::new("invalid_payload", e.to_string()), false),
+                Err(e) => {
+                    return all_failed(
+                        items,
+                        ItemError::new("invalid_payload", e.to_string()),
+                        false,
+                    )
+                }
             };
-            let conn = match crate::connections::connect(&self.state, &ctx.job.tenant_id, &payload.connection_id).await {
+            let conn = match crate::connections::connect(
+                &self.state,
+                &ctx.job.tenant_id,
+                &payload.connection_id,
+            )
+            .await
+            {
                 Ok(c) => c,
                 Err(e) => {
                     let (err, retryable) = connection_failure(&e);
@@ -95,7 +117,9 @@ impl JobHandler for BulkCreateHandler {
                 .into_iter()
                 .map(|o| match o {
                     Outcome::Succeeded(v) => ItemOutcome::Succeeded(v),
-                    Outcome::Failed { error, retryable } => ItemOutcome::Failed { error, retryable },
+                    Outcome::Failed { error, retryable } => {
+                        ItemOutcome::Failed { error, retryable }
+                    }
                 })
                 .collect()
         })
@@ -120,7 +144,11 @@ impl JobHandler for SyncHandler {
         sync::KIND
     }
 
-    fn run<'a>(&'a self, ctx: &'a JobContext, items: &'a [JobItem]) -> BoxFuture<'a, Vec<ItemOutcome>> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a JobContext,
+        items: &'a [JobItem],
+    ) -> BoxFuture<'a, Vec<ItemOutcome>> {
         Box::pin(async move {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
@@ -130,18 +158,34 @@ impl JobHandler for SyncHandler {
                     .and_then(|v| v.as_str())
                     .and_then(|s| s.parse::<ConnectionId>().ok())
                 else {
-                    out.push(ItemOutcome::failed(ItemError::new("invalid_payload", "no connection_id")));
+                    out.push(ItemOutcome::failed(ItemError::new(
+                        "invalid_payload",
+                        "no connection_id",
+                    )));
                     continue;
                 };
-                let conn = match crate::connections::connect(&self.state, &ctx.job.tenant_id, &con).await {
+                let conn = match crate::connections::connect(&self.state, &ctx.job.tenant_id, &con)
+                    .await
+                {
                     Ok(c) => c,
                     Err(e) => {
                         let (err, retryable) = connection_failure(&e);
-                        out.push(ItemOutcome::Failed { error: err, retryable });
+                        out.push(ItemOutcome::Failed {
+                            error: err,
+                            retryable,
+                        });
                         continue;
                     }
                 };
-                match sync::sync_connection(&ctx.store, &conn.jira, &ctx.job.tenant_id, &con, &self.opts).await {
+                match sync::sync_connection(
+                    &ctx.store,
+                    &conn.jira,
+                    &ctx.job.tenant_id,
+                    &con,
+                    &self.opts,
+                )
+                .await
+                {
                     Ok(report) => out.push(ItemOutcome::Succeeded(json!(report))),
                     Err(sync::SyncError::Jira(e)) => {
                         let retryable = e.is_transient();
@@ -151,7 +195,10 @@ impl JobHandler for SyncHandler {
                             retryable,
                         });
                     }
-                    Err(e) => out.push(ItemOutcome::retryable(ItemError::new("store", e.to_string()))),
+                    Err(e) => out.push(ItemOutcome::retryable(ItemError::new(
+                        "store",
+                        e.to_string(),
+                    ))),
                 }
             }
             out
@@ -168,10 +215,12 @@ impl CloneForReport for jira_client::Error {
     /// (which `observe` ignores).
     fn clone_for_report(&self) -> jira_client::Error {
         match self {
-            jira_client::Error::Unauthorized { ctx, messages } => jira_client::Error::Unauthorized {
-                ctx: ctx.clone(),
-                messages: messages.clone(),
-            },
+            jira_client::Error::Unauthorized { ctx, messages } => {
+                jira_client::Error::Unauthorized {
+                    ctx: ctx.clone(),
+                    messages: messages.clone(),
+                }
+            }
             other => jira_client::Error::Config(other.to_string()),
         }
     }
@@ -179,8 +228,14 @@ impl CloneForReport for jira_client::Error {
 
 /// The handlers of this module.
 pub fn register(registry: &mut Registry, state: &AppState) {
-    registry.register(Arc::new(BulkCreateHandler::new(state.clone(), CreateOptions::default())));
-    registry.register(Arc::new(SyncHandler::new(state.clone(), SyncOptions::default())));
+    registry.register(Arc::new(BulkCreateHandler::new(
+        state.clone(),
+        CreateOptions::default(),
+    )));
+    registry.register(Arc::new(SyncHandler::new(
+        state.clone(),
+        SyncOptions::default(),
+    )));
 }
 
 /// How often the scheduled status sync runs.

@@ -172,7 +172,9 @@ pub fn emails_needed(t: &TicketFields, screen: Option<&CreateScreen>) -> Vec<Str
             let Some(meta) = screen.field(name) else {
                 continue;
             };
-            if schema_kind(meta) == "user" || (schema_kind(meta) == "array" && schema_items(meta) == "user") {
+            if schema_kind(meta) == "user"
+                || (schema_kind(meta) == "array" && schema_items(meta) == "user")
+            {
                 for v in as_list(value) {
                     if let Some(s) = v.as_str() {
                         if s.contains('@') {
@@ -231,7 +233,12 @@ pub fn to_issue_input(
     };
     let (summary, description, summary_truncated, description_truncated) = if target.data_center {
         let f = fit_issue_wiki(&t.summary, doc.as_ref());
-        (f.summary, f.description.map(Value::String), f.summary_truncated, f.description_truncated)
+        (
+            f.summary,
+            f.description.map(Value::String),
+            f.summary_truncated,
+            f.description_truncated,
+        )
     } else {
         let f = fit_issue_adf(&t.summary, doc.as_ref());
         (
@@ -245,7 +252,10 @@ pub fn to_issue_input(
     fields.insert("summary".into(), Value::String(summary));
     if let Some(d) = description {
         if screen.field("description").is_none() {
-            errors.insert("description".into(), "description is not on the create screen of this issue type".into());
+            errors.insert(
+                "description".into(),
+                "description is not on the create screen of this issue type".into(),
+            );
         } else {
             fields.insert("description".into(), d);
         }
@@ -255,7 +265,10 @@ pub fn to_issue_input(
     if let Some(p) = &t.priority {
         match screen.field("priority") {
             None => {
-                errors.insert("priority".into(), "priority is not on the create screen of this project and issue type".into());
+                errors.insert(
+                    "priority".into(),
+                    "priority is not on the create screen of this project and issue type".into(),
+                );
             }
             Some(meta) if meta.allowed_values.is_empty() => {
                 fields.insert("priority".into(), json!({ "name": p }));
@@ -280,7 +293,10 @@ pub fn to_issue_input(
     // Assignee.
     match (&t.assignee_email, &t.assignee_account_id) {
         (Some(_), Some(_)) => {
-            errors.insert("assignee_email".into(), "give assignee_email or assignee_account_id, not both".into());
+            errors.insert(
+                "assignee_email".into(),
+                "give assignee_email or assignee_account_id, not both".into(),
+            );
         }
         (Some(email), None) => match target.users.get(&email.trim().to_lowercase()) {
             Some(Some(id)) => {
@@ -300,9 +316,16 @@ pub fn to_issue_input(
     }
 
     if !t.labels.is_empty() {
-        match t.labels.iter().find(|l| l.is_empty() || l.chars().any(char::is_whitespace)) {
+        match t
+            .labels
+            .iter()
+            .find(|l| l.is_empty() || l.chars().any(char::is_whitespace))
+        {
             Some(bad) => {
-                errors.insert("labels".into(), format!("label {bad:?} is empty or contains spaces; Jira labels cannot"));
+                errors.insert(
+                    "labels".into(),
+                    format!("label {bad:?} is empty or contains spaces; Jira labels cannot"),
+                );
             }
             None => {
                 fields.insert("labels".into(), json!(t.labels));
@@ -354,9 +377,12 @@ pub fn to_issue_input(
             "parent" => "parent_key".to_owned(),
             id => format!("fields.{id}"),
         };
-        errors
-            .entry(key)
-            .or_insert_with(|| format!("{} ({}) is required for {}", meta.name, meta.field_id, screen.issue_type_name));
+        errors.entry(key).or_insert_with(|| {
+            format!(
+                "{} ({}) is required for {}",
+                meta.name, meta.field_id, screen.issue_type_name
+            )
+        });
     }
 
     if !errors.is_empty() {
@@ -424,7 +450,10 @@ fn find_allowed(allowed: &[Value], wanted: &str) -> Option<String> {
     let wanted = wanted.trim();
     allowed.iter().find_map(|a| {
         let id = a.get("id").and_then(value_text)?;
-        let label = a.get("value").or_else(|| a.get("name")).and_then(Value::as_str);
+        let label = a
+            .get("value")
+            .or_else(|| a.get("name"))
+            .and_then(Value::as_str);
         (id == wanted || label.is_some_and(|l| l.eq_ignore_ascii_case(wanted))).then_some(id)
     })
 }
@@ -432,7 +461,11 @@ fn find_allowed(allowed: &[Value], wanted: &str) -> Option<String> {
 fn allowed_names(allowed: &[Value]) -> Vec<String> {
     allowed
         .iter()
-        .filter_map(|a| a.get("value").or_else(|| a.get("name")).and_then(Value::as_str))
+        .filter_map(|a| {
+            a.get("value")
+                .or_else(|| a.get("name"))
+                .and_then(Value::as_str)
+        })
         .map(str::to_owned)
         .collect()
 }
@@ -474,7 +507,9 @@ fn coerce_cascading(meta: &FieldMeta, v: &Value) -> Result<Value, String> {
             o.get("child").and_then(value_text),
         ),
         Value::Array(a) => (
-            a.first().and_then(value_text).ok_or("expected [parent, child]")?,
+            a.first()
+                .and_then(value_text)
+                .ok_or("expected [parent, child]")?,
             a.get(1).and_then(value_text),
         ),
         Value::String(s) => match s.split_once(" / ") {
@@ -485,7 +520,9 @@ fn coerce_cascading(meta: &FieldMeta, v: &Value) -> Result<Value, String> {
     };
     let Some(opt) = meta.allowed_values.iter().find(|a| {
         a.get("id").and_then(value_text).as_deref() == Some(parent.as_str())
-            || a.get("value").and_then(Value::as_str).is_some_and(|l| l.eq_ignore_ascii_case(&parent))
+            || a.get("value")
+                .and_then(Value::as_str)
+                .is_some_and(|l| l.eq_ignore_ascii_case(&parent))
     }) else {
         return Err(format!(
             "{parent:?} is not an allowed value; allowed: {}",
@@ -571,7 +608,14 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn meta(id: &str, name: &str, kind: &str, items: Option<&str>, required: bool, allowed: Value) -> FieldMeta {
+    fn meta(
+        id: &str,
+        name: &str,
+        kind: &str,
+        items: Option<&str>,
+        required: bool,
+        allowed: Value,
+    ) -> FieldMeta {
         serde_json::from_value(json!({
             "fieldId": id, "key": id, "name": name, "required": required,
             "schema": {"type": kind, "items": items},
@@ -586,16 +630,79 @@ mod tests {
             issue_type_name: "Bug".into(),
             fields: vec![
                 meta("summary", "Summary", "string", None, true, json!([])),
-                meta("description", "Description", "string", None, false, json!([])),
-                meta("priority", "Priority", "priority", None, false, json!([{"id": "1", "name": "Highest"}, {"id": "3", "name": "Medium"}])),
+                meta(
+                    "description",
+                    "Description",
+                    "string",
+                    None,
+                    false,
+                    json!([]),
+                ),
+                meta(
+                    "priority",
+                    "Priority",
+                    "priority",
+                    None,
+                    false,
+                    json!([{"id": "1", "name": "Highest"}, {"id": "3", "name": "Medium"}]),
+                ),
                 meta("assignee", "Assignee", "user", None, false, json!([])),
-                meta("labels", "Labels", "array", Some("string"), false, json!([])),
-                meta("customfield_10020", "Severity", "option", None, true, json!([{"id": "100", "value": "Sev 1"}, {"id": "101", "value": "Sev 2"}])),
-                meta("customfield_10021", "Platforms", "array", Some("option"), false, json!([{"id": "200", "value": "Web"}, {"id": "201", "value": "iOS"}])),
-                meta("customfield_10016", "Story Points", "number", None, false, json!([])),
-                meta("customfield_10023", "Target date", "date", None, false, json!([])),
-                meta("customfield_10024", "Region", "option-with-child", None, false, json!([{"id": "300", "value": "EU", "children": [{"id": "301", "value": "Berlin"}]}])),
-                meta("customfield_10022", "Reviewer", "user", None, false, json!([])),
+                meta(
+                    "labels",
+                    "Labels",
+                    "array",
+                    Some("string"),
+                    false,
+                    json!([]),
+                ),
+                meta(
+                    "customfield_10020",
+                    "Severity",
+                    "option",
+                    None,
+                    true,
+                    json!([{"id": "100", "value": "Sev 1"}, {"id": "101", "value": "Sev 2"}]),
+                ),
+                meta(
+                    "customfield_10021",
+                    "Platforms",
+                    "array",
+                    Some("option"),
+                    false,
+                    json!([{"id": "200", "value": "Web"}, {"id": "201", "value": "iOS"}]),
+                ),
+                meta(
+                    "customfield_10016",
+                    "Story Points",
+                    "number",
+                    None,
+                    false,
+                    json!([]),
+                ),
+                meta(
+                    "customfield_10023",
+                    "Target date",
+                    "date",
+                    None,
+                    false,
+                    json!([]),
+                ),
+                meta(
+                    "customfield_10024",
+                    "Region",
+                    "option-with-child",
+                    None,
+                    false,
+                    json!([{"id": "300", "value": "EU", "children": [{"id": "301", "value": "Berlin"}]}]),
+                ),
+                meta(
+                    "customfield_10022",
+                    "Reviewer",
+                    "user",
+                    None,
+                    false,
+                    json!([]),
+                ),
             ],
         }
     }
@@ -606,7 +713,11 @@ mod tests {
         let mut users = ResolvedUsers::new();
         users.insert("bob@example.com".into(), Some("acc-bob".into()));
         users.insert("nobody@example.com".into(), None);
-        let target = Target { screen: &s, users: &users, data_center: false };
+        let target = Target {
+            screen: &s,
+            users: &users,
+            data_center: false,
+        };
         let mut t = TicketFields {
             project_key: "OPS".into(),
             issue_type: "Bug".into(),
@@ -616,9 +727,13 @@ mod tests {
             ..Default::default()
         };
         t.fields.insert("Severity".into(), json!("sev 2"));
-        t.fields.insert("customfield_10021".into(), json!(["Web", "201"]));
+        t.fields
+            .insert("customfield_10021".into(), json!(["Web", "201"]));
         t.fields.insert("Story Points".into(), json!("5"));
-        t.fields.insert("customfield_10023".into(), json!("2026-12-01T10:00:00+13:00"));
+        t.fields.insert(
+            "customfield_10023".into(),
+            json!("2026-12-01T10:00:00+13:00"),
+        );
         t.fields.insert("Region".into(), json!("EU / Berlin"));
         t.fields.insert("Reviewer".into(), json!("bob@example.com"));
         let p = to_issue_input(&t, target, &json!({"key": "k"})).unwrap();
@@ -628,10 +743,16 @@ mod tests {
         assert_eq!(f["priority"], json!({"id": "3"}));
         assert_eq!(f["assignee"], json!({"accountId": "acc-bob"}));
         assert_eq!(f["customfield_10020"], json!({"id": "101"}));
-        assert_eq!(f["customfield_10021"], json!([{"id": "200"}, {"id": "201"}]));
+        assert_eq!(
+            f["customfield_10021"],
+            json!([{"id": "200"}, {"id": "201"}])
+        );
         assert_eq!(f["customfield_10016"], json!(5.0));
         assert_eq!(f["customfield_10023"], json!("2026-12-01"));
-        assert_eq!(f["customfield_10024"], json!({"id": "300", "child": {"id": "301"}}));
+        assert_eq!(
+            f["customfield_10024"],
+            json!({"id": "300", "child": {"id": "301"}})
+        );
         assert_eq!(f["customfield_10022"], json!({"accountId": "acc-bob"}));
         assert_eq!(p.input.properties[0].key, IDEMPOTENCY_PROPERTY);
 
@@ -641,9 +762,12 @@ mod tests {
             summary: "s".into(),
             priority: Some("Urgent".into()),
             assignee_email: Some("nobody@example.com".into()),
-            fields: [("Story Points".to_owned(), json!("many")), ("Region".to_owned(), json!("US"))]
-                .into_iter()
-                .collect(),
+            fields: [
+                ("Story Points".to_owned(), json!("many")),
+                ("Region".to_owned(), json!("US")),
+            ]
+            .into_iter()
+            .collect(),
             ..Default::default()
         };
         let errs = to_issue_input(&bad, target, &json!({})).unwrap_err();

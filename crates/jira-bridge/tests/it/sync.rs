@@ -23,23 +23,47 @@ async fn seed(env: &Env, n: usize) -> Vec<Link> {
     for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
         let mut items = Vec::new();
         for i in chunk {
-            let source = Source { kind: "story".into(), id: i.to_string() };
+            let source = Source {
+                kind: "story".into(),
+                id: i.to_string(),
+            };
             let (link, _) = env
                 .store
-                .reserve_link(&new_link(&env.tenant, &env.con, &source, "", "WEB", None, None, None))
+                .reserve_link(&new_link(
+                    &env.tenant,
+                    &env.con,
+                    &source,
+                    "",
+                    "WEB",
+                    None,
+                    None,
+                    None,
+                ))
                 .await
                 .unwrap();
             items.push(CreateItem {
                 link,
-                fields: TicketFields { summary: format!("Story {i}"), ..task("WEB") },
+                fields: TicketFields {
+                    summary: format!("Story {i}"),
+                    ..task("WEB")
+                },
                 uncertain: false,
             });
         }
-        let out = create_batch(&env.store, &env.client, &cache, &env.tenant, &items, &Default::default())
-            .await
-            .unwrap();
+        let out = create_batch(
+            &env.store,
+            &env.client,
+            &cache,
+            &env.tenant,
+            &items,
+            &Default::default(),
+        )
+        .await
+        .unwrap();
         for r in out {
-            let CreateResult::Created { link, .. } = r else { panic!("{r:?}") };
+            let CreateResult::Created { link, .. } = r else {
+                panic!("{r:?}")
+            };
             links.push(*link);
         }
     }
@@ -48,7 +72,13 @@ async fn seed(env: &Env, n: usize) -> Vec<Link> {
     futures::stream::iter(keys)
         .map(|k| {
             let past = past.clone();
-            async move { env.sim_put(&format!("/_sim/issues/{k}/times"), json!({"created": past, "updated": past})).await }
+            async move {
+                env.sim_put(
+                    &format!("/_sim/issues/{k}/times"),
+                    json!({"created": past, "updated": past}),
+                )
+                .await
+            }
         })
         .buffer_unordered(16)
         .collect::<Vec<_>>()
@@ -57,12 +87,17 @@ async fn seed(env: &Env, n: usize) -> Vec<Link> {
     let todo = jira_client::Status {
         id: "10000".into(),
         name: "To Do".into(),
-        status_category: serde_json::from_value(json!({"id": 2, "key": "new", "name": "To Do"})).ok(),
+        status_category: serde_json::from_value(json!({"id": 2, "key": "new", "name": "To Do"}))
+            .ok(),
         extra: Default::default(),
     };
     let mut out = Vec::with_capacity(links.len());
     for l in &links {
-        out.push(jira_bridge::tickets::apply_status(&env.store, l, &todo, None).await.unwrap());
+        out.push(
+            jira_bridge::tickets::apply_status(&env.store, l, &todo, None)
+                .await
+                .unwrap(),
+        );
     }
     env.store
         .put_sync_state(&SyncState {
@@ -82,19 +117,29 @@ async fn status_events(env: &Env) -> Vec<jira_bridge_store::events::Event> {
     let mut all = Vec::new();
     let mut after = None;
     loop {
-        let page = env.store.list_events(&env.tenant, after, 500).await.unwrap();
+        let page = env
+            .store
+            .list_events(&env.tenant, after, 500)
+            .await
+            .unwrap();
         if page.is_empty() {
             break;
         }
         after = page.last().map(|e| e.seq);
-        all.extend(page.into_iter().filter(|e| e.event_type == "ticket.status_changed"));
+        all.extend(
+            page.into_iter()
+                .filter(|e| e.event_type == "ticket.status_changed"),
+        );
     }
     all
 }
 
 async fn transition_as(env: &Env, key: &str, user: &str, to: &str) {
     let st = env
-        .sim_post(&format!("/_sim/issues/{key}/transition"), json!({"as": user, "to": to}))
+        .sim_post(
+            &format!("/_sim/issues/{key}/transition"),
+            json!({"as": user, "to": to}),
+        )
         .await;
     assert!(st.is_success(), "{key}: {st}");
 }
@@ -118,9 +163,15 @@ async fn five_thousand_links_two_hundred_fifty_changed_in_five_searches() {
         .await;
 
     env.reset_stats().await;
-    let report = sync_connection(&env.store, &env.client, &env.tenant, &env.con, &SyncOptions::default())
-        .await
-        .unwrap();
+    let report = sync_connection(
+        &env.store,
+        &env.client,
+        &env.tenant,
+        &env.con,
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap();
     let searches = env.calls("POST", "search/jql").await + env.calls("GET", "search/jql").await;
     assert!(searches <= 5, "searches {searches}");
     assert_eq!(u64::from(report.searches), searches);
@@ -129,7 +180,12 @@ async fn five_thousand_links_two_hundred_fifty_changed_in_five_searches() {
 
     let want: HashSet<_> = changed.iter().map(|l| l.id.clone()).collect();
     for l in &links {
-        let now = env.store.get_link(&env.tenant, &l.id).await.unwrap().unwrap();
+        let now = env
+            .store
+            .get_link(&env.tenant, &l.id)
+            .await
+            .unwrap()
+            .unwrap();
         if want.contains(&l.id) {
             assert_eq!(now.status.as_deref(), Some("In Progress"));
             assert_eq!(now.status_category.as_deref(), Some("indeterminate"));
@@ -141,9 +197,15 @@ async fn five_thousand_links_two_hundred_fifty_changed_in_five_searches() {
     assert_eq!(events.len() - before_events, 250);
 
     // Nothing changed since: no event, nothing updated.
-    let again = sync_connection(&env.store, &env.client, &env.tenant, &env.con, &SyncOptions::default())
-        .await
-        .unwrap();
+    let again = sync_connection(
+        &env.store,
+        &env.client,
+        &env.tenant,
+        &env.con,
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.changed, 0);
     assert_eq!(status_events(&env).await.len() - before_events, 250);
 }
@@ -161,10 +223,20 @@ async fn far_from_utc_users_miss_and_repeat_nothing() {
         for l in links.iter().take(5) {
             transition_as(&env, l.issue_key.as_deref().unwrap(), "bob", "In Progress").await;
         }
-        let r1 = sync_connection(&env.store, &env.client, &env.tenant, &env.con, &SyncOptions::default())
-            .await
-            .unwrap();
-        assert_eq!(r1.seen, 5, "{user}: only the changed issues are in the window ({})", r1.jql);
+        let r1 = sync_connection(
+            &env.store,
+            &env.client,
+            &env.tenant,
+            &env.con,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            r1.seen, 5,
+            "{user}: only the changed issues are in the window ({})",
+            r1.jql
+        );
         assert_eq!(r1.changed, 5, "{user}");
         assert_eq!(status_events(&env).await.len() - before, 5, "{user}");
 
@@ -172,13 +244,24 @@ async fn far_from_utc_users_miss_and_repeat_nothing() {
         for l in links.iter().skip(5).take(2) {
             transition_as(&env, l.issue_key.as_deref().unwrap(), "bob", "Done").await;
         }
-        let r2 = sync_connection(&env.store, &env.client, &env.tenant, &env.con, &SyncOptions::default())
-            .await
-            .unwrap();
+        let r2 = sync_connection(
+            &env.store,
+            &env.client,
+            &env.tenant,
+            &env.con,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(r2.changed, 2, "{user}: {r2:?}");
         let events = status_events(&env).await;
         assert_eq!(events.len() - before, 7, "{user}: no repeated events");
-        let done = env.store.get_link(&env.tenant, &links[5].id).await.unwrap().unwrap();
+        let done = env
+            .store
+            .get_link(&env.tenant, &links[5].id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(done.status_category.as_deref(), Some("done"));
     }
 }

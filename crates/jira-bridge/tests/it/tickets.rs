@@ -14,7 +14,9 @@ use futures::StreamExt;
 use jira_bridge::tickets::bulk::{self, BulkItem, Outcome};
 use jira_bridge::tickets::{CreateOptions, MetaCache, Source, TicketFields};
 use jira_bridge_store::connections::NewConnection;
-use jira_bridge_store::jobs::{ClaimRequest, FinishOutcome, ItemFinish, JobId, JobState, KindClaim, NewJob};
+use jira_bridge_store::jobs::{
+    ClaimRequest, FinishOutcome, ItemFinish, JobId, JobState, KindClaim, NewJob,
+};
 use jira_bridge_store::test_support::TestDatabase;
 use jira_bridge_store::{ConnectionId, Store, TenantId, Timestamp};
 use jira_client::{JiraClient, SiteConfig};
@@ -94,7 +96,13 @@ impl Env {
     }
 
     pub async fn sim_put(&self, path: &str, body: Value) {
-        let r = self.http.put(self.sim.url(path)).json(&body).send().await.unwrap();
+        let r = self
+            .http
+            .put(self.sim.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success(), "{path}: {}", r.status());
     }
 
@@ -109,7 +117,10 @@ impl Env {
     }
 
     pub async fn reset_stats(&self) {
-        assert!(self.sim_post("/_sim/stats/reset", json!({})).await.is_success());
+        assert!(self
+            .sim_post("/_sim/stats/reset", json!({}))
+            .await
+            .is_success());
     }
 
     /// Calls the simulator answered, by method and a fragment of the route.
@@ -132,8 +143,14 @@ impl Env {
 
     /// Keys of the simulator's issues in a project.
     pub async fn sim_issue_keys(&self, project: &str) -> HashSet<String> {
-        let v = self.sim_get(&format!("/_sim/issues?project={project}")).await;
-        let list = v.as_array().cloned().or_else(|| v["issues"].as_array().cloned()).unwrap();
+        let v = self
+            .sim_get(&format!("/_sim/issues?project={project}"))
+            .await;
+        let list = v
+            .as_array()
+            .cloned()
+            .or_else(|| v["issues"].as_array().cloned())
+            .unwrap();
         list.iter()
             .map(|i| i["key"].as_str().unwrap().to_owned())
             .collect()
@@ -194,7 +211,9 @@ impl Env {
                 .claim_job_items(&ClaimRequest {
                     owner: worker,
                     kinds: &kinds,
-                    lease_until: Timestamp::from(now.as_datetime() + chrono::Duration::seconds(300)),
+                    lease_until: Timestamp::from(
+                        now.as_datetime() + chrono::Duration::seconds(300),
+                    ),
                     now,
                 })
                 .await
@@ -234,7 +253,11 @@ impl Env {
                 .await
                 .unwrap();
         }
-        self.store.get_job(&self.tenant, job).await.unwrap().unwrap()
+        self.store
+            .get_job(&self.tenant, job)
+            .await
+            .unwrap()
+            .unwrap()
     }
 
     pub async fn items(&self, job: &JobId) -> Vec<jira_bridge_store::jobs::JobItem> {
@@ -297,7 +320,8 @@ async fn bulk_thousand_items_exactly_once_in_twenty_bulk_calls() {
             .map(|i| {
                 let mut it = item("violation", i, &format!("Violation {i}"));
                 if i % 10 == 0 {
-                    it.fields.assignee_email = Some(format!("{}@example.com", emails[(i / 10) % 5]));
+                    it.fields.assignee_email =
+                        Some(format!("{}@example.com", emails[(i / 10) % 5]));
                 }
                 it
             })
@@ -323,17 +347,31 @@ async fn bulk_thousand_items_exactly_once_in_twenty_bulk_calls() {
     let items = env.items(&job).await;
     let keys: HashSet<String> = items
         .iter()
-        .map(|i| i.result.as_ref().unwrap()["issue_key"].as_str().unwrap().to_owned())
+        .map(|i| {
+            i.result.as_ref().unwrap()["issue_key"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(keys.len(), 1000);
-    assert!(keys.iter().all(|k| after.contains(k) && !before.contains(k)));
+    assert!(keys
+        .iter()
+        .all(|k| after.contains(k) && !before.contains(k)));
     // The assignee was resolved from the e-mail.
     let sample = items.iter().find(|i| i.seq == 10).unwrap();
-    let key = sample.result.as_ref().unwrap()["issue_key"].as_str().unwrap();
+    let key = sample.result.as_ref().unwrap()["issue_key"]
+        .as_str()
+        .unwrap();
     let issue = env.sim_get(&format!("/_sim/issues/{key}")).await;
-    let assignee = issue["fields"]["assignee"]["accountId"].as_str().unwrap_or_default();
+    let assignee = issue["fields"]["assignee"]["accountId"]
+        .as_str()
+        .unwrap_or_default();
     assert!(!assignee.is_empty(), "{}", issue["fields"]["assignee"]);
-    assert!(issue["properties"]["jira-bridge.idempotency"]["key"].as_str().unwrap().starts_with("jb1-"));
+    assert!(issue["properties"]["jira-bridge.idempotency"]["key"]
+        .as_str()
+        .unwrap()
+        .starts_with("jb1-"));
 
     // The same request again: every item answers the existing ticket, no issue made.
     env.reset_stats().await;
@@ -343,7 +381,9 @@ async fn bulk_thousand_items_exactly_once_in_twenty_bulk_calls() {
     assert_eq!(env.sim_issue_keys("WEB").await.len(), after.len());
     assert_eq!(env.calls("POST", "issue/bulk").await, 0);
     let items = env.items(&again).await;
-    assert!(items.iter().all(|i| i.result.as_ref().unwrap()["existing"] == json!(true)));
+    assert!(items
+        .iter()
+        .all(|i| i.result.as_ref().unwrap()["existing"] == json!(true)));
 }
 
 /// Acceptance 4: bad priority, missing required custom field, unknown assignee e-mail
@@ -355,25 +395,45 @@ async fn bulk_invalid_items_fail_alone_with_named_fields() {
     let defaults = TicketFields {
         project_key: "OPS".into(),
         issue_type: "Bug".into(),
-        fields: [("Severity".to_owned(), json!("Major"))].into_iter().collect(),
+        fields: [("Severity".to_owned(), json!("Major"))]
+            .into_iter()
+            .collect(),
         ..Default::default()
     };
-    let mut items: Vec<BulkItem> = (0..10).map(|i| item("finding", i, &format!("Finding {i}"))).collect();
+    let mut items: Vec<BulkItem> = (0..10)
+        .map(|i| item("finding", i, &format!("Finding {i}")))
+        .collect();
     items[1].fields.priority = Some("Urgentest".into());
-    items[2].fields.fields.insert("Region".into(), json!("EU / DE"));
+    items[2]
+        .fields
+        .fields
+        .insert("Region".into(), json!("EU / DE"));
     items[3].fields.assignee_email = Some("nobody@example.com".into());
     items[4].fields.summary = "S".repeat(400);
-    items[5].fields.fields.insert("Platforms".into(), json!(["Web", "Toaster"]));
+    items[5]
+        .fields
+        .fields
+        .insert("Platforms".into(), json!(["Web", "Toaster"]));
     items[6].fields.priority = Some("high".into());
     items[6].fields.assignee_email = Some("bob@example.com".into());
-    items[6].fields.fields.insert("Region".into(), json!({"parent": "US", "child": "North"}));
-    items[6].fields.fields.insert("Reviewer".into(), json!("kiri@example.com"));
+    items[6]
+        .fields
+        .fields
+        .insert("Region".into(), json!({"parent": "US", "child": "North"}));
+    items[6]
+        .fields
+        .fields
+        .insert("Reviewer".into(), json!("kiri@example.com"));
     let job = env.enqueue(&defaults, items).await;
 
     // A required custom field missing: an OPS Bug without Severity.
     let missing = env
         .enqueue(
-            &TicketFields { project_key: "OPS".into(), issue_type: "Bug".into(), ..Default::default() },
+            &TicketFields {
+                project_key: "OPS".into(),
+                issue_type: "Bug".into(),
+                ..Default::default()
+            },
             vec![item("finding", 100, "No severity")],
         )
         .await;
@@ -397,23 +457,64 @@ async fn bulk_invalid_items_fail_alone_with_named_fields() {
     // allowed children; the item's other fields were valid.
     let e6 = err(6).unwrap();
     assert_eq!(e6.field.as_deref(), Some("fields.Region"), "{e6:?}");
-    assert!(e6.message.contains("North") && e6.message.contains("East"), "{}", e6.message);
-    assert!(!e6.message.contains("Reviewer") && !e6.message.contains("priority"), "only Region is wrong: {}", e6.message);
+    assert!(
+        e6.message.contains("North") && e6.message.contains("East"),
+        "{}",
+        e6.message
+    );
+    assert!(
+        !e6.message.contains("Reviewer") && !e6.message.contains("priority"),
+        "only Region is wrong: {}",
+        e6.message
+    );
     for seq in [0, 2, 4, 7, 8, 9] {
         let it = items.iter().find(|i| i.seq == seq).unwrap();
-        assert!(it.result.is_some(), "item {seq} not created: {:?}", it.error);
+        assert!(
+            it.result.is_some(),
+            "item {seq} not created: {:?}",
+            it.error
+        );
     }
     // The cascading value was sent as ids.
-    let r2 = items.iter().find(|i| i.seq == 2).unwrap().result.clone().unwrap();
-    let issue2 = env.sim_get(&format!("/_sim/issues/{}", r2["issue_key"].as_str().unwrap())).await;
-    assert_eq!(issue2["fields"]["customfield_10024"]["child"]["value"], json!("DE"), "{}", issue2["fields"]["customfield_10024"]);
+    let r2 = items
+        .iter()
+        .find(|i| i.seq == 2)
+        .unwrap()
+        .result
+        .clone()
+        .unwrap();
+    let issue2 = env
+        .sim_get(&format!(
+            "/_sim/issues/{}",
+            r2["issue_key"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        issue2["fields"]["customfield_10024"]["child"]["value"],
+        json!("DE"),
+        "{}",
+        issue2["fields"]["customfield_10024"]
+    );
     // The overlong summary was cut to 255 and kept in full in the description.
-    let r4 = items.iter().find(|i| i.seq == 4).unwrap().result.clone().unwrap();
+    let r4 = items
+        .iter()
+        .find(|i| i.seq == 4)
+        .unwrap()
+        .result
+        .clone()
+        .unwrap();
     assert_eq!(r4["summary_truncated"], json!(true));
-    let issue = env.sim_get(&format!("/_sim/issues/{}", r4["issue_key"].as_str().unwrap())).await;
+    let issue = env
+        .sim_get(&format!(
+            "/_sim/issues/{}",
+            r4["issue_key"].as_str().unwrap()
+        ))
+        .await;
     let summary = issue["fields"]["summary"].as_str().unwrap();
     assert_eq!(summary.chars().count(), 255);
-    assert!(issue["fields"]["description"].to_string().contains(&"S".repeat(400)));
+    assert!(issue["fields"]["description"]
+        .to_string()
+        .contains(&"S".repeat(400)));
     // One bulk call for the valid items; nothing invalid reached Jira.
     assert_eq!(env.calls("POST", "issue/bulk").await, 1);
 
@@ -441,7 +542,9 @@ async fn bulk_under_faults_creates_each_item_once() {
         }),
     )
     .await;
-    let items: Vec<BulkItem> = (0..400).map(|i| item("alert", i, &format!("Alert {i}"))).collect();
+    let items: Vec<BulkItem> = (0..400)
+        .map(|i| item("alert", i, &format!("Alert {i}")))
+        .collect();
     let job = env.enqueue(&task("WEB"), items).await;
     let done = env.drain(&job, &fast()).await;
     env.sim_put("/_sim/faults", json!({})).await;
@@ -461,11 +564,18 @@ async fn bulk_under_faults_creates_each_item_once() {
     let new: HashSet<String> = after.difference(&before).cloned().collect();
     let distinct: HashSet<String> = created.iter().cloned().collect();
     assert_eq!(distinct.len(), created.len(), "two items share an issue");
-    assert_eq!(new, distinct, "issues in Jira = issues of succeeded items (no duplicates, none lost)");
+    assert_eq!(
+        new, distinct,
+        "issues in Jira = issues of succeeded items (no duplicates, none lost)"
+    );
     // Unanswered writes were adopted by reconciliation, not created twice.
     let adopted = items
         .iter()
-        .filter(|i| i.result.as_ref().is_some_and(|r| r["adopted"] == json!(true)))
+        .filter(|i| {
+            i.result
+                .as_ref()
+                .is_some_and(|r| r["adopted"] == json!(true))
+        })
         .count();
     assert!(adopted >= 50, "adopted {adopted}");
     assert!(done.counts.succeeded >= 390, "{:?}", done.counts);
@@ -479,7 +589,9 @@ async fn bulk_under_faults_creates_each_item_once() {
 async fn crash_between_jira_answer_and_commit_is_reconciled() {
     let env = env("alice").await;
     let before = env.sim_issue_keys("WEB").await;
-    let items: Vec<BulkItem> = (0..100).map(|i| item("story", i, &format!("Story {i}"))).collect();
+    let items: Vec<BulkItem> = (0..100)
+        .map(|i| item("story", i, &format!("Story {i}")))
+        .collect();
     let job = env.enqueue(&task("WEB"), items).await;
     env.sim_put(
         "/_sim/faults",
@@ -491,7 +603,11 @@ async fn crash_between_jira_answer_and_commit_is_reconciled() {
     .await;
     // Worker 1 claims the first batch and dies while waiting for Jira's answer.
     let cache = Arc::new(MetaCache::new());
-    let kinds = [KindClaim { kind: bulk::KIND.into(), limit: 50, same_group: false }];
+    let kinds = [KindClaim {
+        kind: bulk::KIND.into(),
+        limit: 50,
+        same_group: false,
+    }];
     let now = Timestamp::now();
     let batch = env
         .store
@@ -506,7 +622,14 @@ async fn crash_between_jira_answer_and_commit_is_reconciled() {
         .unwrap();
     let opts = fast();
     let run = bulk::run_batch(
-        &env.store, &env.client, &cache, &env.tenant, &env.con, job.as_str(), &batch.items, &opts,
+        &env.store,
+        &env.client,
+        &cache,
+        &env.tenant,
+        &env.con,
+        job.as_str(),
+        &batch.items,
+        &opts,
     );
     let died = tokio::time::timeout(Duration::from_secs(2), run).await;
     assert!(died.is_err(), "the held answer must outlast the worker");
@@ -523,7 +646,11 @@ async fn crash_between_jira_answer_and_commit_is_reconciled() {
     let items = env.items(&job).await;
     let adopted = items
         .iter()
-        .filter(|i| i.result.as_ref().is_some_and(|r| r["adopted"] == json!(true)))
+        .filter(|i| {
+            i.result
+                .as_ref()
+                .is_some_and(|r| r["adopted"] == json!(true))
+        })
         .count();
     assert_eq!(adopted, 50);
     let keys: HashSet<&str> = items
@@ -540,24 +667,50 @@ async fn crash_between_jira_answer_and_commit_is_reconciled() {
 async fn single_create_is_idempotent_and_reconciles_unknown_outcomes() {
     let env = env("alice").await;
     let before = env.sim_issue_keys("WEB").await;
-    let source = Source { kind: "release".into(), id: "1.2.3".into() };
-    let fields = TicketFields { summary: "Release 1.2.3".into(), ..task("WEB") };
-    let new = || jira_bridge::tickets::new_link(&env.tenant, &env.con, &source, "release", "WEB", None, None, None);
+    let source = Source {
+        kind: "release".into(),
+        id: "1.2.3".into(),
+    };
+    let fields = TicketFields {
+        summary: "Release 1.2.3".into(),
+        ..task("WEB")
+    };
+    let new = || {
+        jira_bridge::tickets::new_link(
+            &env.tenant,
+            &env.con,
+            &source,
+            "release",
+            "WEB",
+            None,
+            None,
+            None,
+        )
+    };
 
     env.sim_put(
         "/_sim/faults",
         json!({"rules": [{"method": "POST", "path_contains": "/issue/bulk", "fault": "unanswered_reset", "count": 1}]}),
     )
     .await;
-    let first = jira_bridge::tickets::create_one(&env.store, &env.client, new(), fields.clone(), &fast())
-        .await
-        .unwrap();
-    assert!(matches!(first, jira_bridge::tickets::CreateOne::Uncertain(_)), "{first:?}");
-    assert_eq!(env.sim_issue_keys("WEB").await.len(), before.len() + 1, "applied but unanswered");
+    let first =
+        jira_bridge::tickets::create_one(&env.store, &env.client, new(), fields.clone(), &fast())
+            .await
+            .unwrap();
+    assert!(
+        matches!(first, jira_bridge::tickets::CreateOne::Uncertain(_)),
+        "{first:?}"
+    );
+    assert_eq!(
+        env.sim_issue_keys("WEB").await.len(),
+        before.len() + 1,
+        "applied but unanswered"
+    );
 
-    let second = jira_bridge::tickets::create_one(&env.store, &env.client, new(), fields.clone(), &fast())
-        .await
-        .unwrap();
+    let second =
+        jira_bridge::tickets::create_one(&env.store, &env.client, new(), fields.clone(), &fast())
+            .await
+            .unwrap();
     let jira_bridge::tickets::CreateOne::Created { link, .. } = second else {
         panic!("{second:?}")
     };
@@ -565,7 +718,9 @@ async fn single_create_is_idempotent_and_reconciles_unknown_outcomes() {
     let third = jira_bridge::tickets::create_one(&env.store, &env.client, new(), fields, &fast())
         .await
         .unwrap();
-    let jira_bridge::tickets::CreateOne::Existing(existing) = third else { panic!("{third:?}") };
+    let jira_bridge::tickets::CreateOne::Existing(existing) = third else {
+        panic!("{third:?}")
+    };
     assert_eq!(existing.issue_key, link.issue_key);
     assert_eq!(env.sim_issue_keys("WEB").await.len(), before.len() + 1);
 
@@ -579,14 +734,16 @@ async fn single_create_is_idempotent_and_reconciles_unknown_outcomes() {
     .await
     .unwrap();
     assert_eq!(moved.status_category.as_deref(), Some("done"));
-    let events = env
-        .store
-        .list_events(&env.tenant, None, 100)
-        .await
-        .unwrap();
+    let events = env.store.list_events(&env.tenant, None, 100).await.unwrap();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert!(types.contains(&"ticket.created"), "{types:?}");
-    assert_eq!(types.iter().filter(|t| **t == "ticket.status_changed").count(), 1);
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| **t == "ticket.status_changed")
+            .count(),
+        1
+    );
     let _ = HashMap::<String, String>::new();
     let _ = futures::stream::iter([0]).boxed();
 }

@@ -22,7 +22,8 @@ async fn sim_issue_count(sim: &Sim, project: &str) -> usize {
         .json()
         .await
         .unwrap();
-    v.as_array().map_or_else(|| v["issues"].as_array().unwrap().len(), Vec::len)
+    v.as_array()
+        .map_or_else(|| v["issues"].as_array().unwrap().len(), Vec::len)
 }
 
 /// Poll a job until it reaches a terminal state (bounded).
@@ -65,7 +66,12 @@ async fn configs_crud_and_verify() {
     let p = assert_problem(app.post(&t, "/v1/configs", bad).await, 422, "validation").await;
     assert!(p["errors"]["targets[0].project_key"].is_string(), "{p}");
 
-    let v = TestApp::json_ok(app.post(&t, &format!("/v1/configs/{id}/verify"), json!({})).await, 200).await;
+    let v = TestApp::json_ok(
+        app.post(&t, &format!("/v1/configs/{id}/verify"), json!({}))
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(v["ok"], false);
     let targets = v["targets"].as_array().unwrap();
     assert_eq!(targets[0]["ok"], true, "{v}");
@@ -88,7 +94,12 @@ async fn configs_crud_and_verify() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
     let other = app.create_tenant("other").await;
-    assert_problem(app.get(&other, &format!("/v1/configs/{id}")).await, 404, "not-found").await;
+    assert_problem(
+        app.get(&other, &format!("/v1/configs/{id}")).await,
+        404,
+        "not-found",
+    )
+    .await;
     let del = app
         .client
         .delete(app.url(&format!("/v1/configs/{id}")))
@@ -97,7 +108,12 @@ async fn configs_crud_and_verify() {
         .await
         .unwrap();
     assert_eq!(del.status(), 204);
-    assert_problem(app.get(&t, &format!("/v1/configs/{id}")).await, 404, "not-found").await;
+    assert_problem(
+        app.get(&t, &format!("/v1/configs/{id}")).await,
+        404,
+        "not-found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -139,25 +155,51 @@ async fn tickets_create_once_list_transition_refresh_bulk_and_sync() {
 
     // Validation before Jira: unknown priority and a missing required field, named.
     let p = assert_problem(
-        app.post(&t, "/v1/tickets", json!({
-            "connection_id": con, "source": {"kind": "violation", "id": "v-2"},
-            "project_key": "OPS", "issue_type": "Bug", "summary": "x", "priority": "Urgentest"
-        }))
+        app.post(
+            &t,
+            "/v1/tickets",
+            json!({
+                "connection_id": con, "source": {"kind": "violation", "id": "v-2"},
+                "project_key": "OPS", "issue_type": "Bug", "summary": "x", "priority": "Urgentest"
+            }),
+        )
         .await,
         422,
         "validation",
     )
     .await;
-    assert!(p["errors"]["priority"].as_str().unwrap().contains("Urgentest"), "{p}");
-    assert!(p["errors"]["fields.customfield_10020"].as_str().unwrap().contains("Severity"), "{p}");
+    assert!(
+        p["errors"]["priority"]
+            .as_str()
+            .unwrap()
+            .contains("Urgentest"),
+        "{p}"
+    );
+    assert!(
+        p["errors"]["fields.customfield_10020"]
+            .as_str()
+            .unwrap()
+            .contains("Severity"),
+        "{p}"
+    );
     assert_eq!(sim_issue_count(&sim, "OPS").await, before + 1);
 
     // List with filters; another tenant sees nothing.
-    let list = TestApp::json_ok(app.get(&t, "/v1/tickets?source_kind=violation&project=OPS").await, 200).await;
+    let list = TestApp::json_ok(
+        app.get(&t, "/v1/tickets?source_kind=violation&project=OPS")
+            .await,
+        200,
+    )
+    .await;
     let items = list["items"].as_array().unwrap();
     assert!(items.iter().any(|i| i["id"] == id.as_str()));
     let other = app.create_tenant("other").await;
-    assert_problem(app.get(&other, &format!("/v1/tickets/{id}")).await, 404, "not-found").await;
+    assert_problem(
+        app.get(&other, &format!("/v1/tickets/{id}")).await,
+        404,
+        "not-found",
+    )
+    .await;
 
     // Someone starts work in Jira; refresh reads it.
     let key = first["issue_key"].as_str().unwrap();
@@ -169,24 +211,41 @@ async fn tickets_create_once_list_transition_refresh_bulk_and_sync() {
         .unwrap();
     let status = st.status();
     assert!(status.is_success(), "{}", st.text().await.unwrap());
-    let r = TestApp::json_ok(app.post(&t, &format!("/v1/tickets/{id}/refresh"), json!({})).await, 200).await;
+    let r = TestApp::json_ok(
+        app.post(&t, &format!("/v1/tickets/{id}/refresh"), json!({}))
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(r["status_category"], "indeterminate");
     assert_eq!(r["status"], "In Progress");
 
     // Transition by category through the strict workflow; an unknown status is 409
     // with the available transitions.
     let moved = TestApp::json_ok(
-        app.post(&t, &format!("/v1/tickets/{id}/transition"), json!({"to_category": "done"})).await,
+        app.post(
+            &t,
+            &format!("/v1/tickets/{id}/transition"),
+            json!({"to_category": "done"}),
+        )
+        .await,
         200,
     )
     .await;
     assert_eq!(moved["status_category"], "done");
     assert_eq!(moved["status"], "Done");
     let res = app
-        .post(&t, &format!("/v1/tickets/{id}/transition"), json!({"to_status": "Shipped to Mars"}))
+        .post(
+            &t,
+            &format!("/v1/tickets/{id}/transition"),
+            json!({"to_status": "Shipped to Mars"}),
+        )
         .await;
     let p = assert_problem(res, 409, "transition-unreachable").await;
-    assert!(!p["available_transitions"].as_array().unwrap().is_empty(), "{p}");
+    assert!(
+        !p["available_transitions"].as_array().unwrap().is_empty(),
+        "{p}"
+    );
 
     // Bulk: 120 items, 3 of them invalid; with an Idempotency-Key the same request
     // answers the same job.
@@ -214,19 +273,35 @@ async fn tickets_create_once_list_transition_refresh_bulk_and_sync() {
     assert_eq!(job["succeeded"], 117);
     assert_eq!(job["failed"], 3);
     assert_eq!(sim_issue_count(&sim, "OPS").await, before + 1 + 117);
-    let failed = TestApp::json_ok(app.get(&t, &format!("/v1/jobs/{job_id}/items?state=failed")).await, 200).await;
+    let failed = TestApp::json_ok(
+        app.get(&t, &format!("/v1/jobs/{job_id}/items?state=failed"))
+            .await,
+        200,
+    )
+    .await;
     let fields: Vec<&str> = failed["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i["error"]["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, vec!["priority", "assignee_email", "fields.Severity"]);
+    assert_eq!(
+        fields,
+        vec!["priority", "assignee_email", "fields.Severity"]
+    );
 
     // Sync now: statuses of every ticket come back.
     let s = TestApp::json_ok(app.post(&t, "/v1/tickets/sync", json!({})).await, 202).await;
     let sj = wait_job(&app, &t, s["job_id"].as_str().unwrap()).await;
     assert_eq!(sj["state"], "succeeded", "{sj}");
-    let list = TestApp::json_ok(app.get(&t, "/v1/tickets?source_kind=finding&status_category=new&limit=500").await, 200).await;
+    let list = TestApp::json_ok(
+        app.get(
+            &t,
+            "/v1/tickets?source_kind=finding&status_category=new&limit=500",
+        )
+        .await,
+        200,
+    )
+    .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 117);
 }

@@ -31,7 +31,11 @@ impl Service {
             }
         }
         cmd.arg("serve").envs(env.iter().map(|(k, v)| (k, v)));
-        let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel::<String>();
         std::thread::spawn(move || {
@@ -85,8 +89,14 @@ async fn sigkill_mid_bulk_job_then_restart_creates_exactly_500() {
     let sim = jira_sim::spawn(SimConfig::cloud()).await.unwrap();
     let http = reqwest::Client::new();
     let sim_issues = || async {
-        let v: Value = reqwest::get(sim.url("/_sim/issues?project=WEB")).await.unwrap().json().await.unwrap();
-        v.as_array().map_or_else(|| v["issues"].as_array().unwrap().len(), Vec::len)
+        let v: Value = reqwest::get(sim.url("/_sim/issues?project=WEB"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v.as_array()
+            .map_or_else(|| v["issues"].as_array().unwrap().len(), Vec::len)
     };
     let before = sim_issues().await;
     // Slow answers: a bulk create of 50 takes about a second.
@@ -102,17 +112,25 @@ async fn sigkill_mid_bulk_job_then_restart_creates_exactly_500() {
     let dir = tempfile::tempdir().unwrap();
     let mut env = vec![
         ("JIRA_BRIDGE_BIND".to_owned(), "127.0.0.1:0".to_owned()),
-        ("JIRA_BRIDGE_DATA_DIR".to_owned(), dir.path().display().to_string()),
+        (
+            "JIRA_BRIDGE_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
         ("JIRA_BRIDGE_DATABASE_URL".to_owned(), db.url().to_owned()),
         ("JIRA_BRIDGE_ADMIN_KEY".to_owned(), ADMIN.to_owned()),
-        ("JIRA_BRIDGE_ALLOW_PRIVATE_HOSTS".to_owned(), "true".to_owned()),
+        (
+            "JIRA_BRIDGE_ALLOW_PRIVATE_HOSTS".to_owned(),
+            "true".to_owned(),
+        ),
         ("JIRA_BRIDGE_LOG_FORMAT".to_owned(), "json".to_owned()),
         ("JIRA_BRIDGE_LOG".to_owned(), "info".to_owned()),
     ];
     if db.backend() == Backend::Postgres {
         env.push((
             "JIRA_BRIDGE_MASTER_KEY".to_owned(),
-            jira_bridge::crypto::generate_key().expose_secret().to_owned(),
+            jira_bridge::crypto::generate_key()
+                .expose_secret()
+                .to_owned(),
         ));
     }
     let mut svc = Service::start(&env);
@@ -131,8 +149,10 @@ async fn sigkill_mid_bulk_job_then_restart_creates_exactly_500() {
     let con: Value = http
         .post(format!("{}/v1/connections", svc.base))
         .bearer_auth(&key)
-        .json(&json!({"name": "sim", "kind": "cloud_token", "base_url": sim.base_url(),
-            "email": "alice@example.com", "token": "ATATT-alice-api-token"}))
+        .json(
+            &json!({"name": "sim", "kind": "cloud_token", "base_url": sim.base_url(),
+            "email": "alice@example.com", "token": "ATATT-alice-api-token"}),
+        )
         .send()
         .await
         .unwrap()
@@ -162,7 +182,15 @@ async fn sigkill_mid_bulk_job_then_restart_creates_exactly_500() {
     poll("100 items done", 120, || {
         let (http, key, url) = (http.clone(), key.clone(), job_url(&base));
         async move {
-            let j: Value = http.get(url).bearer_auth(key).send().await.unwrap().json().await.unwrap();
+            let j: Value = http
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             j["succeeded"].as_i64().unwrap_or(0) >= 100
         }
     })
@@ -175,16 +203,39 @@ async fn sigkill_mid_bulk_job_then_restart_creates_exactly_500() {
         .unwrap();
     assert!(r.status().is_success());
     poll("a held bulk create", 60, || async {
-        let s: Value = reqwest::get(sim.url("/_sim/stats")).await.unwrap().json().await.unwrap();
+        let s: Value = reqwest::get(sim.url("/_sim/stats"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         s["faults"]["unanswered"].as_u64().unwrap_or(0) >= 1
     })
     .await;
-    let j: Value = http.get(job_url(&svc.base)).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
-    assert!(j["succeeded"].as_i64().unwrap() < 500, "killed mid-job: {j}");
+    let j: Value = http
+        .get(job_url(&svc.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        j["succeeded"].as_i64().unwrap() < 500,
+        "killed mid-job: {j}"
+    );
     svc.kill();
     let applied_unanswered = sim_issues().await - before;
-    assert!(applied_unanswered as i64 > j["succeeded"].as_i64().unwrap(), "Jira holds issues we never recorded");
-    http.put(sim.url("/_sim/faults")).json(&json!({})).send().await.unwrap();
+    assert!(
+        applied_unanswered as i64 > j["succeeded"].as_i64().unwrap(),
+        "Jira holds issues we never recorded"
+    );
+    http.put(sim.url("/_sim/faults"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
 
     // Restart: the dead worker's leases expire, the items run again, reconcile, finish.
     let svc = Service::start(&env);
@@ -192,12 +243,28 @@ async fn sigkill_mid_bulk_job_then_restart_creates_exactly_500() {
     poll("the job to finish after the restart", 240, || {
         let (http, key, url) = (http.clone(), key.clone(), job_url(&base));
         async move {
-            let j: Value = http.get(url).bearer_auth(key).send().await.unwrap().json().await.unwrap();
+            let j: Value = http
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             j["state"] == "succeeded" || j["state"] == "failed" || j["state"] == "partially_failed"
         }
     })
     .await;
-    let j: Value = http.get(job_url(&svc.base)).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+    let j: Value = http
+        .get(job_url(&svc.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(j["state"], "succeeded", "{j}");
     assert_eq!(j["succeeded"], 500);
     assert_eq!(sim_issues().await - before, 500, "exactly 500 issues");
@@ -216,5 +283,8 @@ async fn sigkill_mid_bulk_job_then_restart_creates_exactly_500() {
         .iter()
         .filter(|i| i["result"]["adopted"] == json!(true))
         .count();
-    assert!(adopted >= 50, "the held batch was adopted, not created again ({adopted})");
+    assert!(
+        adopted >= 50,
+        "the held batch was adopted, not created again ({adopted})"
+    );
 }
