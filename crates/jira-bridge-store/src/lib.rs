@@ -113,6 +113,7 @@ pub mod configs;
 pub mod connections;
 pub mod events;
 pub mod idempotency;
+pub mod inbound;
 pub mod jobs;
 pub mod links;
 pub mod secrets;

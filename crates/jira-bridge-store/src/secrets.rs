@@ -37,6 +37,11 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         key_id_column: "secret_key_id",
     },
     SealedColumn {
+        table: "jira_webhook_setups",
+        column: "secret",
+        key_id_column: "secret_key_id",
+    },
+    SealedColumn {
         table: "idempotency_keys",
         column: "response",
         key_id_column: "response_key_id",

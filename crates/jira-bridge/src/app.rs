@@ -251,5 +251,20 @@ pub async fn run(
         &shutdown,
         crate::tickets::handlers::schedule_sync,
     );
+    app.spawn_background(
+        "inbound-webhooks",
+        &shutdown,
+        crate::webhooks_in::worker::run,
+    );
+    app.spawn_background(
+        "webhook-registrations",
+        &shutdown,
+        crate::webhooks_in::registration::run,
+    );
+    app.spawn_background(
+        "webhook-poll-backstop",
+        &shutdown,
+        crate::webhooks_in::backstop,
+    );
     app.serve(listener, shutdown).await
 }

@@ -52,6 +52,10 @@ pub struct ServerConfig {
     pub request_timeout_seconds: u64,
     /// Grace period on shutdown in seconds.
     pub shutdown_grace_seconds: u64,
+    /// Public base URL of this service as Jira reaches it (webhook deliveries), e.g.
+    /// `https://jira-bridge.example.com`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// `[database]`
@@ -253,6 +257,7 @@ const fn secret(
 
 const ENV_SETTINGS: &[EnvSetting] = &[
     s("JIRA_BRIDGE_BIND", "server", "bind", Kind::Str),
+    s("JIRA_BRIDGE_PUBLIC_URL", "server", "public_url", Kind::Str),
     s(
         "JIRA_BRIDGE_BODY_LIMIT_BYTES",
         "server",

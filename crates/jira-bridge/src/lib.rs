@@ -38,6 +38,7 @@ pub mod telemetry;
 pub mod tenancy;
 pub mod worklogs;
 pub mod tickets;
+pub mod webhooks_in;
 
 pub use app::{run, App};
 pub use config::Config;

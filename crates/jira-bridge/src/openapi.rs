@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         (name = "tickets", description = "Host objects linked to Jira issues: create once, bulk, status, transitions, sync"),
         (name = "search", description = "Finding issues: text or JQL search, autosuggest, the connection user's open issues, issue details"),
         (name = "keys", description = "Issue keys in text, code links (pull requests, commits) and their backfill"),
+        (name = "webhooks", description = "Jira's webhooks in: delivery endpoint, per-connection set-up, registration and health"),
     ),
     components(schemas(crate::http::Problem))
 )]

@@ -73,6 +73,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::worklogs::api::routes())
         .merge(crate::configs::api::routes())
         .merge(crate::tickets::api::routes())
+        .merge(crate::webhooks_in::api::routes())
 }
 
 /// The complete router with middleware, ready to serve.

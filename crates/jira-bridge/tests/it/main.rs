@@ -26,3 +26,4 @@ mod sync;
 mod tickets;
 mod tickets_api;
 mod tickets_crash;
+mod webhooks_in;
