@@ -350,6 +350,54 @@ impl Store {
         self.get_link(tenant, id).await?.ok_or(StoreError::NotFound)
     }
 
+    /// Claim the creation of a link's issue for `owner` until `until`: only one
+    /// creator at a time (a second request or replica waits instead of creating a
+    /// duplicate). Succeeds when the link is not created yet and unclaimed, its claim
+    /// expired, or `owner` holds it already.
+    pub async fn claim_link(
+        &self,
+        tenant: &TenantId,
+        id: &TicketId,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let n = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE links SET claimed_by = $3, claimed_until = $4
+                 WHERE tenant_id = $1 AND id = $2 AND state <> 'created'
+                   AND (claimed_until IS NULL OR claimed_until < $5 OR claimed_by = $3)",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(owner)
+            .bind(until)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Give up a claim taken with [`Store::claim_link`].
+    pub async fn release_link(&self, tenant: &TenantId, id: &TicketId, owner: &str) -> Result<()> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE links SET claimed_by = NULL, claimed_until = NULL
+                 WHERE tenant_id = $1 AND id = $2 AND claimed_by = $3",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        });
+        Ok(())
+    }
+
     /// Created links of a connection among these Jira issue ids.
     pub async fn links_by_issue_ids(
         &self,
@@ -574,6 +622,42 @@ mod tests {
             .unwrap();
         assert!(!created);
         assert_eq!(again.id, a.id);
+        let now = Timestamp::now();
+        let later = Timestamp::from(now.as_datetime() + chrono::Duration::seconds(60));
+        assert!(store
+            .claim_link(&tenant, &a.id, "r1", later, now)
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .claim_link(&tenant, &a.id, "r2", later, now)
+                .await
+                .unwrap(),
+            "one creator at a time"
+        );
+        assert!(
+            store
+                .claim_link(&tenant, &a.id, "r1", later, now)
+                .await
+                .unwrap(),
+            "the holder again"
+        );
+        let after = Timestamp::from(now.as_datetime() + chrono::Duration::seconds(61));
+        assert!(
+            store
+                .claim_link(&tenant, &a.id, "r2", later, after)
+                .await
+                .unwrap(),
+            "expired claim"
+        );
+        store.release_link(&tenant, &a.id, "r2").await.unwrap();
+        assert!(
+            store
+                .claim_link(&tenant, &a.id, "r3", later, now)
+                .await
+                .unwrap(),
+            "released"
+        );
 
         let done = store
             .complete_link(

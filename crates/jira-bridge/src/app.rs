@@ -238,28 +238,33 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = App::build(config).await?;
+    crate::jobs::start_runner(&app, &shutdown);
+    crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     app.spawn_background(
         "connections-sweep",
         &shutdown,
         crate::connections::sweep::run,
     );
+    app.spawn_background("worklogs", &shutdown, crate::worklogs::worker::run);
     app.spawn_background(
         "ticket-sync-schedule",
         &shutdown,
         crate::tickets::handlers::schedule_sync,
     );
-    crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
-    crate::jobs::start_runner(&app, &shutdown);
-    app.spawn_background("worklogs", &shutdown, crate::worklogs::worker::run);
-    app.spawn_background(
-        "code-link-jobs",
-        &shutdown,
-        crate::code_links::backfill::run_jobs,
-    );
     app.spawn_background(
         "inbound-webhooks",
         &shutdown,
         crate::webhooks_in::worker::run,
+    );
+    app.spawn_background(
+        "webhook-registrations",
+        &shutdown,
+        crate::webhooks_in::registration::run,
+    );
+    app.spawn_background(
+        "webhook-poll-backstop",
+        &shutdown,
+        crate::webhooks_in::backstop,
     );
     app.serve(listener, shutdown).await
 }

@@ -23,12 +23,13 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "Who did what, when, with what outcome"),
         (name = "connections", description = "Jira connections (API tokens, PATs, OAuth 3LO) and Jira metadata through them"),
         (name = "jobs", description = "Long-running work: state, items, progress, retry, cancel"),
+        (name = "events", description = "Outbound webhooks (Standard Webhooks) and the event stream"),
+        (name = "worklogs", description = "Time entries synced to Jira worklogs, and the sync history"),
         (name = "configs", description = "Reusable ticket targets (project, issue type, priority, labels, completed status)"),
         (name = "tickets", description = "Host objects linked to Jira issues: create once, bulk, status, transitions, sync"),
-        (name = "worklogs", description = "Time entries synced to Jira worklogs, and the sync history"),
-        (name = "events", description = "Outbound webhooks (Standard Webhooks) and the event stream"),
         (name = "search", description = "Finding issues: text or JQL search, autosuggest, the connection user's open issues, issue details"),
         (name = "keys", description = "Issue keys in text, code links (pull requests, commits) and their backfill"),
+        (name = "webhooks", description = "Jira's webhooks in: delivery endpoint, per-connection set-up, registration and health"),
     ),
     components(schemas(crate::http::Problem))
 )]

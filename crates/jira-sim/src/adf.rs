@@ -275,12 +275,23 @@ fn node(n: &Value, parent: &str) -> Result<(), String> {
             }
             each(o, ty, 0, INLINE)
         }
-        "bulletList" | "orderedList" => each(o, ty, 1, &["listItem"]),
+        "bulletList" => each(o, ty, 1, &["listItem"]),
+        "orderedList" => {
+            if let Some(order) = a.and_then(|a| a.get("order")) {
+                if !order.as_i64().is_some_and(|n| n >= 0) {
+                    return Err("orderedList attrs.order must be a whole number >= 0".into());
+                }
+            }
+            each(o, ty, 1, &["listItem"])
+        }
         "listItem" => each(o, ty, 1, LIST_ITEM_CONTENT),
         "taskList" => each(o, ty, 1, &["taskItem", "taskList"]),
         "taskItem" => {
             if sattr("localId").is_none() || sattr("state").is_none() {
                 return Err("taskItem needs attrs.localId and attrs.state".into());
+            }
+            if !matches!(sattr("state"), Some("TODO" | "DONE")) {
+                return Err("taskItem attrs.state must be TODO or DONE".into());
             }
             each(o, ty, 0, INLINE)
         }

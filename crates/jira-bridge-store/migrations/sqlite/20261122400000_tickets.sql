@@ -18,7 +18,8 @@ CREATE INDEX ticket_configs_tenant ON ticket_configs (tenant_id, id);
 
 -- One row per (tenant, source kind, source id, purpose): the ledger that makes
 -- creation exactly once. `state` is `pending` (reserved, the issue may or may not
--- exist yet), `created` or `failed` (Jira refused; nothing exists).
+-- exist yet), `created` or `failed` (Jira refused; nothing exists). `claimed_by` /
+-- `claimed_until`: who is creating the issue right now (one creator at a time).
 CREATE TABLE links (
     id                 TEXT PRIMARY KEY NOT NULL,
     tenant_id          TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
@@ -40,6 +41,8 @@ CREATE TABLE links (
     config_id          TEXT,
     target             TEXT,
     job_id             TEXT,
+    claimed_by         TEXT,
+    claimed_until      TEXT,
     last_error         TEXT,
     created_at         TEXT NOT NULL,
     updated_at         TEXT NOT NULL,

@@ -58,6 +58,7 @@ mod connections;
 mod events;
 mod foundation;
 mod jobs;
+mod worklogs;
 
 #[tokio::test]
 async fn an_in_memory_sqlite_store_keeps_its_data_across_pool_use() {

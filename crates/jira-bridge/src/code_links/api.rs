@@ -80,7 +80,11 @@ async fn start_backfill(
     Json(req): Json<BackfillRequest>,
 ) -> Result<(StatusCode, Json<BackfillAccepted>), ConnectionError> {
     if req.records.is_empty() || req.records.len() > backfill::MAX_RECORDS {
-        return Err(ApiError::invalid_field("records", format!("1 to {} records", backfill::MAX_RECORDS)).into());
+        return Err(ApiError::invalid_field(
+            "records",
+            format!("1 to {} records", backfill::MAX_RECORDS),
+        )
+        .into());
     }
     let source_kind = req.source_kind.unwrap_or_else(|| "record".to_owned());
     if source_kind.trim().is_empty() || source_kind.len() > 100 {

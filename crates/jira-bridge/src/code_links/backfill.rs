@@ -17,12 +17,11 @@ use jira_bridge_store::ConnectionId;
 use jira_client::keys::{IssueKey, KeyExtractor};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use super::{existing, keys_in_order, link_issue, FoundIn};
 use crate::http::AppState;
-use crate::jobs::{ItemOutcome, JobContext, JobHandler, JobRunner, Registry, RunnerConfig};
+use crate::jobs::{ItemOutcome, JobContext, JobHandler, Registry};
 use crate::tickets::Source;
 
 /// Job kind.
@@ -85,7 +84,9 @@ pub struct RecordResult {
 }
 
 /// The job items of records (validated: non-empty unique ids).
-pub fn job_items(records: Vec<BackfillRecord>) -> Result<Vec<NewJobItem>, std::collections::BTreeMap<String, String>> {
+pub fn job_items(
+    records: Vec<BackfillRecord>,
+) -> Result<Vec<NewJobItem>, std::collections::BTreeMap<String, String>> {
     let mut errors = std::collections::BTreeMap::new();
     let mut seen = BTreeSet::new();
     for (i, r) in records.iter().enumerate() {
@@ -99,7 +100,10 @@ pub fn job_items(records: Vec<BackfillRecord>) -> Result<Vec<NewJobItem>, std::c
             + r.notes.as_ref().map_or(0, String::len)
             + r.urls.iter().map(String::len).sum::<usize>();
         if size > 100_000 {
-            errors.insert(format!("records[{i}]"), "at most 100,000 bytes of text".into());
+            errors.insert(
+                format!("records[{i}]"),
+                "at most 100,000 bytes of text".into(),
+            );
         }
     }
     if !errors.is_empty() {
@@ -133,11 +137,7 @@ fn fields_of(r: &BackfillRecord) -> Vec<(FoundIn, String)> {
 }
 
 /// Decide a record from the keys of each of its fields and the existing issues.
-pub fn decide(
-    x: &KeyExtractor,
-    r: &BackfillRecord,
-    exists: &dyn Fn(&str) -> bool,
-) -> RecordResult {
+pub fn decide(x: &KeyExtractor, r: &BackfillRecord, exists: &dyn Fn(&str) -> bool) -> RecordResult {
     let mut result = RecordResult {
         record_id: r.id.clone(),
         outcome: "no_match".into(),
@@ -150,7 +150,11 @@ pub fn decide(
     let mut missing = Vec::new();
     for (where_, text) in fields_of(r) {
         let keys = x.extract(&text);
-        let hits: Vec<String> = keys.iter().map(|k| k.to_string()).filter(|k| exists(k)).collect();
+        let hits: Vec<String> = keys
+            .iter()
+            .map(|k| k.to_string())
+            .filter(|k| exists(k))
+            .collect();
         for k in keys.iter().map(|k| k.to_string()).filter(|k| !exists(k)) {
             if !missing.contains(&k) {
                 missing.push(k);
@@ -211,21 +215,36 @@ impl JobHandler for BackfillHandler {
         Duration::from_secs(600)
     }
 
-    fn run<'a>(&'a self, ctx: &'a JobContext, items: &'a [JobItem]) -> BoxFuture<'a, Vec<ItemOutcome>> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a JobContext,
+        items: &'a [JobItem],
+    ) -> BoxFuture<'a, Vec<ItemOutcome>> {
         Box::pin(async move {
             let payload: JobPayload = match serde_json::from_value(ctx.job.payload.clone()) {
                 Ok(p) => p,
-                Err(e) => return all_failed(items, ItemError::new("invalid_payload", e.to_string()), false),
+                Err(e) => {
+                    return all_failed(
+                        items,
+                        ItemError::new("invalid_payload", e.to_string()),
+                        false,
+                    )
+                }
             };
             let tenant = &ctx.job.tenant_id;
-            let c = match crate::connections::connect(&self.state, tenant, &payload.connection_id).await {
+            let c = match crate::connections::connect(&self.state, tenant, &payload.connection_id)
+                .await
+            {
                 Ok(c) => c,
                 Err(e) => {
                     use crate::connections::ConnectionError as C;
                     let retryable = !matches!(e, C::Disabled(_) | C::Expired(_) | C::Invalid(_));
                     return all_failed(
                         items,
-                        ItemError::new("connection_unusable", format!("the connection cannot be used: {e}")),
+                        ItemError::new(
+                            "connection_unusable",
+                            format!("the connection cannot be used: {e}"),
+                        ),
                         retryable,
                     );
                 }
@@ -246,7 +265,8 @@ impl JobHandler for BackfillHandler {
             let mut seen = BTreeSet::new();
             for r in records.iter().flatten() {
                 let fields = fields_of(r);
-                let refs: Vec<(FoundIn, &str)> = fields.iter().map(|(w, t)| (*w, t.as_str())).collect();
+                let refs: Vec<(FoundIn, &str)> =
+                    fields.iter().map(|(w, t)| (*w, t.as_str())).collect();
                 for (k, _) in keys_in_order(&x, &refs) {
                     if seen.insert(k.clone()) {
                         all_keys.push(k);
@@ -258,7 +278,11 @@ impl JobHandler for BackfillHandler {
                 Err(e) => {
                     let retryable = e.is_transient();
                     let _ = c.observe::<()>(Err(e)).await;
-                    return all_failed(items, ItemError::new("jira", "looking up the issues failed"), retryable);
+                    return all_failed(
+                        items,
+                        ItemError::new("jira", "looking up the issues failed"),
+                        retryable,
+                    );
                 }
             };
             let by_key: HashMap<&str, &jira_client::Issue> =
@@ -266,23 +290,42 @@ impl JobHandler for BackfillHandler {
             let mut out = Vec::with_capacity(items.len());
             for r in records {
                 let Some(r) = r else {
-                    out.push(ItemOutcome::failed(ItemError::new("invalid_payload", "not a record")));
+                    out.push(ItemOutcome::failed(ItemError::new(
+                        "invalid_payload",
+                        "not a record",
+                    )));
                     continue;
                 };
                 let mut result = decide(&x, &r, &|k| by_key.contains_key(k));
                 if let Some(key) = result.key.clone() {
                     let Some(issue) = by_key.get(key.as_str()) else {
-                        out.push(ItemOutcome::retryable(ItemError::new("internal", "issue vanished")));
+                        out.push(ItemOutcome::retryable(ItemError::new(
+                            "internal",
+                            "issue vanished",
+                        )));
                         continue;
                     };
                     let source = Source {
                         kind: payload.source_kind.clone(),
                         id: r.id.clone(),
                     };
-                    match link_issue(&ctx.store, &c.jira, tenant, &payload.connection_id, &source, issue, Some(ctx.job.id.to_string())).await {
+                    match link_issue(
+                        &ctx.store,
+                        &c.jira,
+                        tenant,
+                        &payload.connection_id,
+                        &source,
+                        issue,
+                        Some(ctx.job.id.to_string()),
+                    )
+                    .await
+                    {
                         Ok(l) => result.ticket_id = Some(l.id.to_string()),
                         Err(e) => {
-                            out.push(ItemOutcome::retryable(ItemError::new("store", e.to_string())));
+                            out.push(ItemOutcome::retryable(ItemError::new(
+                                "store",
+                                e.to_string(),
+                            )));
                             continue;
                         }
                     }
@@ -297,16 +340,6 @@ impl JobHandler for BackfillHandler {
 /// The handlers of this module.
 pub fn register(registry: &mut Registry, state: &AppState) {
     registry.register(Arc::new(BackfillHandler::new(state.clone())));
-}
-
-/// Background task: run code-link jobs in this process until shutdown.
-pub async fn run_jobs(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let mut registry = Registry::new();
-    register(&mut registry, &state);
-    JobRunner::new(state.jobs.clone(), registry, RunnerConfig::default())
-        .run(shutdown)
-        .await;
-    Ok(())
 }
 
 /// Totals and lists of a backfill's report.
@@ -336,7 +369,11 @@ pub async fn report(
     tenant: &jira_bridge_store::TenantId,
     job_id: &crate::jobs::JobId,
 ) -> Result<BackfillReport, crate::http::ApiError> {
-    let job = state.jobs.get(tenant, job_id).await.map_err(crate::http::ApiError::from)?;
+    let job = state
+        .jobs
+        .get(tenant, job_id)
+        .await
+        .map_err(crate::http::ApiError::from)?;
     if job.kind != KIND {
         return Err(crate::http::ApiError::NotFound("no such backfill".into()));
     }
@@ -353,10 +390,19 @@ pub async fn report(
         let page = jira_bridge_store::PageRequest::new(Some(500), cursor.as_deref())?;
         let items = state
             .store
-            .list_job_items(tenant, job_id, Some(crate::jobs::ItemState::Succeeded), &page)
+            .list_job_items(
+                tenant,
+                job_id,
+                Some(crate::jobs::ItemState::Succeeded),
+                &page,
+            )
             .await?;
         for it in &items.items {
-            let Some(res) = it.result.clone().and_then(|v: Value| serde_json::from_value::<RecordResult>(v).ok()) else {
+            let Some(res) = it
+                .result
+                .clone()
+                .and_then(|v: Value| serde_json::from_value::<RecordResult>(v).ok())
+            else {
                 continue;
             };
             match res.outcome.as_str() {

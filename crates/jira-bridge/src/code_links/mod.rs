@@ -87,7 +87,11 @@ pub async fn existing(
     let list: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
     let fields: Vec<String> = ISSUE_FIELDS.iter().map(|s| (*s).to_owned()).collect();
     let found = jira.bulk_fetch(&list, &fields).await?;
-    Ok(found.issues.into_iter().map(|i| (i.key.clone(), i)).collect())
+    Ok(found
+        .issues
+        .into_iter()
+        .map(|i| (i.key.clone(), i))
+        .collect())
 }
 
 /// Record the ledger link of a source and one existing issue (idempotent).
@@ -103,7 +107,11 @@ pub async fn link_issue(
     let project = issue
         .project()
         .map(|p| p.key)
-        .or_else(|| IssueKey::parse(&issue.key).ok().map(|k| k.project().as_str().to_owned()))
+        .or_else(|| {
+            IssueKey::parse(&issue.key)
+                .ok()
+                .map(|k| k.project().as_str().to_owned())
+        })
         .unwrap_or_default();
     let new = crate::tickets::new_link(
         tenant,
@@ -132,7 +140,9 @@ pub async fn link_issue(
                 issue_key: issue.key.clone(),
                 url: jira.browse_url(&issue.key),
                 status: status.as_ref().map(|s| s.name.clone()),
-                status_category: status.as_ref().and_then(|s| s.category_key().map(str::to_owned)),
+                status_category: status
+                    .as_ref()
+                    .and_then(|s| s.category_key().map(str::to_owned)),
                 remote_updated_at: None,
             },
         )
@@ -257,11 +267,17 @@ pub struct CodeLinkResponse {
 const MAX_COMMITS: usize = 1000;
 
 fn validate(req: &CodeLinkRequest) -> Result<(), ApiError> {
-    let mut errors = crate::tickets::check_source(&req.source, "code").err().unwrap_or_default();
+    let mut errors = crate::tickets::check_source(&req.source, "code")
+        .err()
+        .unwrap_or_default();
     if req.title.chars().count() > 1000 {
         errors.insert("title".into(), "at most 1,000 characters".into());
     }
-    if req.branch.as_ref().is_some_and(|b| b.chars().count() > 1000) {
+    if req
+        .branch
+        .as_ref()
+        .is_some_and(|b| b.chars().count() > 1000)
+    {
         errors.insert("branch".into(), "at most 1,000 characters".into());
     }
     if req.commits.as_ref().is_some_and(|c| c.len() > MAX_COMMITS) {
@@ -328,13 +344,24 @@ pub async fn link(
             });
             continue;
         };
-        let l = link_issue(&state.store, &c.jira, tenant, &con, &req.source, issue, None)
-            .await
-            .map_err(ApiError::from)?;
+        let l = link_issue(
+            &state.store,
+            &c.jira,
+            tenant,
+            &con,
+            &req.source,
+            issue,
+            None,
+        )
+        .await
+        .map_err(ApiError::from)?;
         let remote = match &req.url {
             Some(url) => {
                 let rl = remote_link(&gid, url, &req.title, summary.clone());
-                Some(c.observe(ensure_remote_link(&c.jira, &issue.key, &rl).await).await?)
+                Some(
+                    c.observe(ensure_remote_link(&c.jira, &issue.key, &rl).await)
+                        .await?,
+                )
             }
             None => Some(RemoteLinkOutcome::Skipped),
         };

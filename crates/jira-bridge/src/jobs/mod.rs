@@ -42,7 +42,11 @@ pub use runner::{Backoff, DrainReport, JobRunner, RunnerConfig};
 /// here (e.g. `registry.register(Arc::new(tickets::BulkCreate::new(state.clone())))`).
 pub fn handlers(state: &AppState) -> Registry {
     let mut registry = Registry::new();
+    registry.register(Arc::new(crate::worklogs::worker::BulkSync::new(
+        state.clone(),
+    )));
     crate::tickets::handlers::register(&mut registry, state);
+    crate::code_links::backfill::register(&mut registry, state);
     registry
 }
 

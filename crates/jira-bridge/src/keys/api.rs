@@ -54,12 +54,13 @@ async fn extract(
     State(state): State<AppState>,
     Json(req): Json<ExtractRequest>,
 ) -> Result<Json<Extracted>, ConnectionError> {
-    let connection = match req.connection_id.as_deref() {
-        Some(id) => Some(id.parse::<ConnectionId>().map_err(|_| {
-            ConnectionError::Api(ApiError::NotFound("no such connection".into()))
-        })?),
-        None => None,
-    };
+    let connection =
+        match req.connection_id.as_deref() {
+            Some(id) => Some(id.parse::<ConnectionId>().map_err(|_| {
+                ConnectionError::Api(ApiError::NotFound("no such connection".into()))
+            })?),
+            None => None,
+        };
     let opts = ExtractOptions {
         project_keys: req.project_keys,
         case: req.case,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::connections::{ConnectionError, Connected};
+use crate::connections::{Connected, ConnectionError};
 use crate::http::{ApiError, AppState};
 
 /// Most texts per request.
@@ -89,7 +89,10 @@ pub fn validate_projects(
 }
 
 /// The extractor for these options and allow-list.
-pub fn extractor(opts: &ExtractOptions, allow: Option<&[String]>) -> Result<KeyExtractor, ApiError> {
+pub fn extractor(
+    opts: &ExtractOptions,
+    allow: Option<&[String]>,
+) -> Result<KeyExtractor, ApiError> {
     let mut x = KeyExtractor::new().case_mode(match opts.case.unwrap_or_default() {
         CaseOption::Upper => CaseMode::Upper,
         CaseOption::AnyIfAllowListed => CaseMode::AnyIfAllowListed,
@@ -114,10 +117,17 @@ pub fn extractor(opts: &ExtractOptions, allow: Option<&[String]>) -> Result<KeyE
 }
 
 /// Project keys of a connection (from the cached metadata).
-pub async fn connection_projects(state: &AppState, c: &Connected) -> Result<BTreeSet<String>, ConnectionError> {
-    let cached =
-        crate::connections::metadata::get(state, c, crate::connections::metadata::What::Projects(None), false)
-            .await?;
+pub async fn connection_projects(
+    state: &AppState,
+    c: &Connected,
+) -> Result<BTreeSet<String>, ConnectionError> {
+    let cached = crate::connections::metadata::get(
+        state,
+        c,
+        crate::connections::metadata::What::Projects(None),
+        false,
+    )
+    .await?;
     Ok(cached
         .items
         .as_array()
@@ -176,7 +186,11 @@ pub async fn extract(
         return Err(ApiError::invalid_field("texts", format!("at most {MAX_TEXTS} texts")).into());
     }
     if texts.iter().map(|t| t.len()).sum::<usize>() > MAX_TOTAL_CHARS {
-        return Err(ApiError::invalid_field("texts", format!("at most {MAX_TOTAL_CHARS} bytes in all")).into());
+        return Err(ApiError::invalid_field(
+            "texts",
+            format!("at most {MAX_TOTAL_CHARS} bytes in all"),
+        )
+        .into());
     }
     let known = match connection {
         Some(id) => {

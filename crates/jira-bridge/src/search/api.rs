@@ -72,7 +72,9 @@ async fn search(
         (None, None) => return Err(ApiError::bad_field("q", "give q (text) or jql").into()),
     };
     let c = crate::connections::connect(&state, &tenant.id, &parse_id(&id)?).await?;
-    Ok(Json(super::search(&c, input, p.limit, p.cursor.as_deref()).await?))
+    Ok(Json(
+        super::search(&state, &c, input, p.limit, p.cursor.as_deref()).await?,
+    ))
 }
 
 /// Picker parameters.
@@ -132,7 +134,9 @@ async fn assigned(
     Query(p): Query<PageParams>,
 ) -> Result<Json<IssuePage>, ConnectionError> {
     let c = crate::connections::connect(&state, &tenant.id, &parse_id(&id)?).await?;
-    Ok(Json(super::assigned(&c, p.limit, p.cursor.as_deref()).await?))
+    Ok(Json(
+        super::assigned(&c, p.limit, p.cursor.as_deref()).await?,
+    ))
 }
 
 /// Issue details; the description as Markdown (converted from ADF or wiki markup) and

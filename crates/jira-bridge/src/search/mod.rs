@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::connections::errors::from_jira;
-use crate::connections::{ConnectionError, Connected};
+use crate::connections::{Connected, ConnectionError};
 use crate::http::ApiError;
 
 /// Fields a search result carries (and nothing more is asked of Jira).
@@ -184,8 +184,12 @@ pub enum SearchInput {
 }
 
 /// The JQL for a free-text search: the words searched literally in all text fields,
-/// and, when the text looks like an issue key, that key too.
-pub fn text_jql(q: &str) -> Result<String, ApiError> {
+/// and, when the text looks like an issue key of one of `projects` (the connection's;
+/// Jira refuses `key = …` for a project it does not have), that key too.
+pub fn text_jql(
+    q: &str,
+    projects: &std::collections::BTreeSet<String>,
+) -> Result<String, ApiError> {
     let q = q.trim();
     if q.is_empty() {
         return Err(ApiError::bad_field("q", "must not be empty"));
@@ -195,8 +199,8 @@ pub fn text_jql(q: &str) -> Result<String, ApiError> {
     }
     let text = Clause::text(TextQuery::words(q));
     let clause = match IssueKey::parse(q) {
-        Ok(key) => field("key").eq(&key).or(text),
-        Err(_) => text,
+        Ok(key) if projects.contains(key.project().as_str()) => field("key").eq(&key).or(text),
+        _ => text,
     };
     Query::new(clause)
         .order_by("updated", jira_client::jql::Direction::Desc)
@@ -205,7 +209,8 @@ pub fn text_jql(q: &str) -> Result<String, ApiError> {
 }
 
 /// The JQL of the connection user's unresolved issues.
-pub const ASSIGNED_JQL: &str = "assignee = currentUser() AND statusCategory != Done ORDER BY updated DESC";
+pub const ASSIGNED_JQL: &str =
+    "assignee = currentUser() AND statusCategory != Done ORDER BY updated DESC";
 
 #[derive(Serialize, Deserialize)]
 struct CursorBody {
@@ -271,13 +276,22 @@ fn search_error(e: &jira_client::Error) -> ConnectionError {
 
 /// One page of a search.
 pub async fn search(
+    state: &crate::http::AppState,
     c: &Connected,
     input: SearchInput,
     limit: Option<u32>,
     cursor: Option<&str>,
 ) -> Result<IssuePage, ConnectionError> {
     let jql = match input {
-        SearchInput::Text(q) => text_jql(&q)?,
+        SearchInput::Text(q) => {
+            let looks_like_key = IssueKey::parse(q.trim()).is_ok();
+            let projects = if looks_like_key {
+                crate::keys::connection_projects(state, c).await?
+            } else {
+                Default::default()
+            };
+            text_jql(&q, &projects)?
+        }
         SearchInput::Jql(j) => {
             let j = j.trim().to_owned();
             if j.is_empty() {
@@ -408,13 +422,14 @@ pub struct IssueDetails {
 
 /// Issue details by key.
 pub async fn details(c: &Connected, key: &str) -> Result<IssueDetails, ConnectionError> {
-    let key = IssueKey::parse(key.trim())
-        .map_err(|e| ApiError::bad_field("key", e.to_string()))?;
+    let key = IssueKey::parse(key.trim()).map_err(|e| ApiError::bad_field("key", e.to_string()))?;
     let opts = GetIssue {
         fields: DETAIL_FIELDS.iter().map(|s| (*s).to_owned()).collect(),
         ..GetIssue::default()
     };
-    let issue = c.observe(c.jira.get_issue(key.as_str(), &opts).await).await?;
+    let issue = c
+        .observe(c.jira.get_issue(key.as_str(), &opts).await)
+        .await?;
     let d = details_of(&c.jira, &issue);
     picker::remember(&c.connection.id, &d);
     Ok(d)
@@ -423,11 +438,14 @@ pub async fn details(c: &Connected, key: &str) -> Result<IssueDetails, Connectio
 /// The details view of an issue.
 pub fn details_of(jira: &JiraClient, issue: &Issue) -> IssueDetails {
     let f = &issue.fields;
-    let description = f.get("description").filter(|v| !v.is_null()).map(|v| Description {
-        markdown: JiraClient::rich_text_to_markdown(v),
-        format: if v.is_string() { "wiki" } else { "adf" }.to_owned(),
-        original: v.clone(),
-    });
+    let description = f
+        .get("description")
+        .filter(|v| !v.is_null())
+        .map(|v| Description {
+            markdown: JiraClient::rich_text_to_markdown(v),
+            format: if v.is_string() { "wiki" } else { "adf" }.to_owned(),
+            original: v.clone(),
+        });
     let parent = f.get("parent").filter(|v| v.is_object()).and_then(|p| {
         Some(ParentRef {
             key: str_of(Some(p), "key")?,
@@ -454,7 +472,12 @@ pub fn details_of(jira: &JiraClient, issue: &Issue) -> IssueDetails {
         labels: f
             .get("labels")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default(),
         created: text("created"),
         updated: text("updated"),

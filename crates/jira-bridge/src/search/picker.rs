@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::IssueDetails;
-use crate::connections::{ConnectionError, Connected};
+use crate::connections::{Connected, ConnectionError};
 use crate::http::{ApiError, AppState};
 
 /// How long a picker answer is reused.
@@ -100,7 +100,10 @@ pub fn remember(connection: &ConnectionId, d: &IssueDetails) {
 }
 
 fn normalise(q: &str) -> String {
-    q.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    q.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 fn classify(key: &str, summary: Option<&str>, q: &str) -> Option<MatchKind> {
@@ -140,7 +143,17 @@ async fn jira_suggestions(
         }
     }
     let mut cache = CACHE.lock();
-    if cache.entries.insert(key.clone(), Entry { at: Instant::now(), items: items.clone() }).is_none() {
+    if cache
+        .entries
+        .insert(
+            key.clone(),
+            Entry {
+                at: Instant::now(),
+                items: items.clone(),
+            },
+        )
+        .is_none()
+    {
         cache.order.push_back(key);
     }
     while cache.order.len() > CACHE_CAPACITY {
@@ -152,7 +165,11 @@ async fn jira_suggestions(
 }
 
 /// Suggestions for `q`.
-pub async fn suggest(state: &AppState, c: &Connected, q: &str) -> Result<PickerResponse, ConnectionError> {
+pub async fn suggest(
+    state: &AppState,
+    c: &Connected,
+    q: &str,
+) -> Result<PickerResponse, ConnectionError> {
     let q = normalise(q);
     if q.is_empty() {
         return Err(ApiError::bad_field("q", "must not be empty").into());
@@ -163,14 +180,27 @@ pub async fn suggest(state: &AppState, c: &Connected, q: &str) -> Result<PickerR
     let (from_jira, cached) = jira_suggestions(c, &q).await?;
     let mut all: Vec<Suggestion> = Vec::new();
     let mut seen = HashSet::new();
-    let mut push = |key: String, summary: Option<String>, source: SuggestionSource, all: &mut Vec<Suggestion>| {
+    let mut push = |key: String,
+                    summary: Option<String>,
+                    source: SuggestionSource,
+                    all: &mut Vec<Suggestion>| {
         if let Some(m) = classify(&key, summary.as_deref(), &q) {
             if seen.insert(key.clone()) {
-                all.push(Suggestion { key, summary, match_kind: m, source });
+                all.push(Suggestion {
+                    key,
+                    summary,
+                    match_kind: m,
+                    source,
+                });
             }
         } else if source == SuggestionSource::Jira && seen.insert(key.clone()) {
             // Jira matched on something we cannot see (another field, a stem).
-            all.push(Suggestion { key, summary, match_kind: MatchKind::Text, source });
+            all.push(Suggestion {
+                key,
+                summary,
+                match_kind: MatchKind::Text,
+                source,
+            });
         }
     };
     for (k, s) in from_jira {

@@ -339,6 +339,7 @@ impl IntoResponse for TicketApiError {
     responses(
         (status = 201, description = "Created", body = TicketResponse),
         (status = 200, description = "This source and purpose already have a ticket", body = TicketResponse),
+        (status = 409, description = "Another request is creating this source's issue right now", body = crate::http::Problem, content_type = PJ),
         (status = 422, description = "Invalid input, or Jira refused (its messages in `jira`)", body = ConnectionProblem, content_type = PJ),
         (status = 503, description = "Jira did not confirm; retry the same request", body = crate::http::Problem, content_type = PJ),
     ))]
@@ -420,6 +421,10 @@ async fn create_ticket(
         }
         .into()),
         CreateOne::Uncertain(m) => Err(TicketApiError::OutcomeUnknown(m)),
+        CreateOne::InProgress => Err(ApiError::Conflict(
+            "another request is creating this source's issue right now; retry in a moment".into(),
+        )
+        .into()),
     }
 }
 

@@ -170,6 +170,31 @@ pub async fn run_batch(
             })));
             continue;
         }
+        // One creator at a time per link: the job holds it while its items run.
+        let owner = format!("job:{job_id}");
+        let now = jira_bridge_store::Timestamp::now();
+        let until =
+            jira_bridge_store::Timestamp::from(now.as_datetime() + chrono::Duration::minutes(15));
+        match store.claim_link(tenant, &link.id, &owner, until, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                outcomes[i] = Some(Outcome::Failed {
+                    error: ItemError::new(
+                        "in_progress",
+                        "another request is creating this source's issue right now",
+                    ),
+                    retryable: true,
+                });
+                continue;
+            }
+            Err(e) => {
+                outcomes[i] = Some(Outcome::Failed {
+                    error: ItemError::new("store", e.to_string()),
+                    retryable: true,
+                });
+                continue;
+            }
+        }
         let uncertain = (!inserted && link.state == "pending") || item.attempts > 1;
         if link.state == "failed" {
             match store.rearm_link(tenant, &link.id, &new).await {
@@ -245,6 +270,14 @@ pub async fn run_batch(
                     retryable: true,
                 });
             }
+        }
+    }
+    for (_, w) in &work {
+        if let Err(e) = store
+            .release_link(tenant, &w.link.id, &format!("job:{job_id}"))
+            .await
+        {
+            tracing::warn!(ticket = %w.link.id, error = ?e, "could not release the link claim");
         }
     }
     outcomes

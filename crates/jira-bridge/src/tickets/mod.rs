@@ -113,7 +113,13 @@ pub enum CreateOne {
     },
     /// The outcome is unknown (Jira did not answer); a retry reconciles first.
     Uncertain(String),
+    /// Another request is creating this source's issue right now; retry shortly.
+    InProgress,
 }
+
+/// How long a single create holds its claim on a link (a crashed request's claim
+/// expires after this).
+pub const SINGLE_CLAIM: chrono::Duration = chrono::Duration::seconds(120);
 
 /// Create the issue of one source and purpose, exactly once: an existing link answers
 /// as is; a pending link left by an uncertain earlier attempt is reconciled first.
@@ -129,20 +135,31 @@ pub async fn create_one(
     if link.state == "created" {
         return Ok(CreateOne::Existing(link));
     }
+    // One creator at a time per link.
+    let owner = format!("req_{}", uuid::Uuid::now_v7().simple());
+    let now = Timestamp::now();
+    let until = Timestamp::from(now.as_datetime() + SINGLE_CLAIM);
+    if !store
+        .claim_link(&tenant, &link.id, &owner, until, now)
+        .await?
+    {
+        return Ok(CreateOne::InProgress);
+    }
     // A pending link that this call did not insert may have an issue already.
     let uncertain = !inserted && link.state == "pending";
     if link.state == "failed" {
         link = store.rearm_link(&tenant, &link.id, &new).await?;
     }
+    let link_id = link.id.clone();
     let cache = MetaCache::new();
     let item = CreateItem {
         link,
         fields,
         uncertain,
     };
-    let mut results = engine::create_batch(store, client, &cache, &tenant, &[item], opts)
-        .await
-        .map_err(|e| e.0)?;
+    let results = engine::create_batch(store, client, &cache, &tenant, &[item], opts).await;
+    store.release_link(&tenant, &link_id, &owner).await?;
+    let mut results = results.map_err(|e| e.0)?;
     let result = results
         .pop()
         .unwrap_or_else(|| CreateResult::Uncertain("no result".into()));

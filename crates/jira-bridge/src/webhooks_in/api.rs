@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(receive))
         .routes(routes!(get_setup, rotate_setup))
+        .routes(routes!(ensure_registration))
 }
 
 /// Query of the inbound endpoint.
@@ -119,10 +120,11 @@ async fn receive(
         tracing::info!(connection = %id, reason, "inbound webhook refused");
         return Err(ApiError::Unauthorized(reason.to_owned()));
     }
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
-        detail: format!("the body is not valid JSON: {e}"),
-        errors: BTreeMap::new(),
-    })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            detail: format!("the body is not valid JSON: {e}"),
+            errors: BTreeMap::new(),
+        })?;
     let Some(obj) = value.as_object() else {
         return Err(ApiError::BadRequest {
             detail: "the body must be a JSON object".into(),
@@ -138,7 +140,10 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 200)
-        .map_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(&body))), str::to_owned);
+        .map_or_else(
+            || format!("sha256:{}", hex::encode(Sha256::digest(&body))),
+            str::to_owned,
+        );
     let text = String::from_utf8_lossy(&body);
     let inserted = state
         .store
@@ -201,6 +206,10 @@ pub struct WebhookHealth {
     pub last_received_at: Option<DateTime<Utc>>,
     /// Accepted deliveries (replays included).
     pub received: i64,
+    /// Distinct deliveries stored.
+    pub stored: i64,
+    /// Stored deliveries already applied.
+    pub applied: i64,
     /// Refused deliveries.
     pub rejected: i64,
     /// Last refusal and why.
@@ -217,7 +226,7 @@ pub struct WebhookHealth {
 pub const HEALTHY_WITHIN: chrono::Duration = chrono::Duration::hours(1);
 
 /// Health of a set-up (absent: never received).
-pub fn health(setup: Option<&WebhookSetup>) -> WebhookHealth {
+pub fn health(setup: Option<&WebhookSetup>, (stored, applied): (i64, i64)) -> WebhookHealth {
     let now = Utc::now();
     let state = match setup.and_then(|s| s.last_received_at) {
         None => "never",
@@ -228,6 +237,8 @@ pub fn health(setup: Option<&WebhookSetup>) -> WebhookHealth {
         state,
         last_received_at: setup.and_then(|s| s.last_received_at),
         received: setup.map_or(0, |s| s.received_count),
+        stored,
+        applied,
         rejected: setup.map_or(0, |s| s.rejected_count),
         last_rejected_at: setup.and_then(|s| s.last_rejected_at),
         last_rejection: setup.and_then(|s| s.last_rejection.clone()),
@@ -280,6 +291,11 @@ async fn get_setup(
         .get_webhook_setup(&tenant.id, &id)
         .await
         .map_err(ApiError::internal)?;
+    let counts = state
+        .store
+        .count_inbound(&id)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(WebhookSetupResponse {
         connection_id: id.to_string(),
         url: super::inbound_url(&state, &id),
@@ -287,7 +303,7 @@ async fn get_setup(
         secret: None,
         secret_set: setup.as_ref().is_some_and(|s| s.secret.is_some()),
         events: ADMIN_EVENTS.to_vec(),
-        health: health(setup.as_ref()),
+        health: health(setup.as_ref(), counts),
     }))
 }
 
@@ -319,7 +335,30 @@ async fn rotate_setup(
             secret: Some(new.secret.expose_secret().to_owned()),
             secret_set: true,
             events: ADMIN_EVENTS.to_vec(),
-            health: health(Some(&new.setup)),
+            health: health(Some(&new.setup), (0, 0)),
         }),
     ))
+}
+
+/// Register (or refresh, or re-create) the connection's dynamic webhook in Jira now
+/// (OAuth connections with `server.public_url` set; the service also does this at
+/// start and hourly).
+#[utoipa::path(post, path = "/v1/connections/{id}/webhook-registration", tag = "webhooks",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "Connection id")),
+    responses(
+        (status = 200, description = "What was done", body = super::registration::Registration),
+        (status = 404, description = "No such connection", body = Problem, content_type = PJ),
+        (status = 503, description = "Jira could not be reached or refused", body = Problem, content_type = PJ),
+    ))]
+async fn ensure_registration(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<super::registration::Registration>, ApiError> {
+    let id = tenant_connection(&state, &tenant, &id).await?;
+    super::registration::ensure(&state, &tenant.id, &id)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::Unavailable(format!("webhook registration failed: {e}")))
 }

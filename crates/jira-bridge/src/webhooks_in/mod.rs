@@ -17,6 +17,7 @@
 //! acknowledged at once (202); [`worker`] applies stored deliveries in batches.
 
 pub mod api;
+pub mod registration;
 pub mod verify;
 pub mod worker;
 
@@ -78,9 +79,7 @@ pub async fn rotate_secrets(
 ) -> Result<NewSecrets, SetupError> {
     let secret = random_secret();
     let token = random_secret();
-    let sealed = state
-        .keys
-        .seal_str(&secret, secret_context(connection))?;
+    let sealed = state.keys.seal_str(&secret, secret_context(connection))?;
     let setup = state
         .store
         .put_webhook_secret(
@@ -107,4 +106,46 @@ pub fn inbound_url(state: &AppState, connection: &ConnectionId) -> String {
         base.trim_end_matches('/'),
         connection.as_str()
     )
+}
+
+/// Cadence of the poll backstop for connections whose webhooks are not healthy (the
+/// tickets module's scheduled sync, every 5 minutes, covers the healthy ones).
+pub const UNHEALTHY_POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Background task: the faster poll for tenants with a connection whose webhooks are
+/// not healthy (no delivery within [`api::HEALTHY_WITHIN`]).
+pub async fn backstop(
+    state: AppState,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval(UNHEALTHY_POLL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tick.tick() => {
+                let slot = chrono::Utc::now().timestamp() / UNHEALTHY_POLL_EVERY.as_secs().max(1) as i64;
+                let all = match state.store.connections_with_links().await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "poll backstop: cannot list connections");
+                        continue;
+                    }
+                };
+                let mut tenants = std::collections::BTreeSet::new();
+                for (tenant, con) in all {
+                    let setup = state.store.get_webhook_setup_for_system(&con).await.ok().flatten();
+                    if api::health(setup.as_ref(), (0, 0)).state != "healthy" {
+                        tenants.insert(tenant);
+                    }
+                }
+                for t in tenants {
+                    let key = Some(format!("webhooks.backstop:{slot}"));
+                    if let Err(e) = crate::tickets::handlers::enqueue_sync(&state, &t, None, key).await {
+                        tracing::warn!(tenant = %t, error = ?e, "poll backstop: could not enqueue");
+                    }
+                }
+            }
+        }
+    }
 }

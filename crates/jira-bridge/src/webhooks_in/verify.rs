@@ -118,10 +118,16 @@ mod tests {
         assert_eq!(verify(&h, None, body, &c), Ok(Method::Hmac));
         assert!(verify(&h, None, b"{}", &c).is_err(), "body changed");
         h.insert("x-hub-signature", hub("other", body).parse().unwrap());
-        assert_eq!(verify(&h, Some("tok"), body, &c), Err("wrong X-Hub-Signature"));
+        assert_eq!(
+            verify(&h, Some("tok"), body, &c),
+            Err("wrong X-Hub-Signature")
+        );
         let empty = HeaderMap::new();
         assert_eq!(verify(&empty, Some("tok"), body, &c), Ok(Method::Token));
-        assert_eq!(verify(&empty, Some("tok2"), body, &c), Err("wrong URL token"));
+        assert_eq!(
+            verify(&empty, Some("tok2"), body, &c),
+            Err("wrong URL token")
+        );
         assert!(verify(&empty, None, body, &c).is_err());
     }
 

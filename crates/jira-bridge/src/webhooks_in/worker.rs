@@ -158,8 +158,13 @@ async fn apply_one(
         if !differs {
             continue;
         }
-        match crate::tickets::apply_status(&state.store, link, &status, updated.map(Timestamp::from))
-            .await
+        match crate::tickets::apply_status(
+            &state.store,
+            link,
+            &status,
+            updated.map(Timestamp::from),
+        )
+        .await
         {
             Ok(after) => {
                 *link = after;

@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use jira_bridge_store::jobs::{NewJob, NewJobItem};
+use jira_bridge_store::jobs::NewJobItem;
 use jira_bridge_store::sync_history::NewSyncAttempt;
 use jira_bridge_store::time_entries::{TimeEntry, UpsertTimeEntry};
 use jira_bridge_store::{ConnectionId, Store, TenantId, Timestamp};
@@ -91,10 +91,10 @@ impl Settings {
         }
     }
 
-    /// The process-wide settings (read once).
-    pub fn get() -> &'static Settings {
-        static S: OnceLock<Settings> = OnceLock::new();
-        S.get_or_init(Settings::from_env)
+    /// The current settings (read from the environment on every call, so a service
+    /// started later in the same process sees what was set before it started).
+    pub fn get() -> Settings {
+        Settings::from_env()
     }
 }
 
@@ -800,23 +800,14 @@ pub async fn bulk(
             group_key: None,
         })
         .collect();
-    let created = state
-        .store
-        .create_job(
-            NewJob {
-                tenant_id: tenant.clone(),
-                kind: JOB_KIND.into(),
-                payload: serde_json::json!({}),
-                payload_version: 1,
-                idempotency_key,
-                connection_id: None,
-                max_attempts: 8,
-                items,
-            },
-            Timestamp::now(),
-        )
-        .await?;
-    worker::wake();
+    let mut req = crate::jobs::EnqueueRequest::new(tenant.clone(), JOB_KIND, items).max_attempts(8);
+    if let Some(k) = idempotency_key {
+        req = req.idempotency_key(k);
+    }
+    let created = state.jobs.enqueue(req).await.map_err(|e| match e {
+        crate::jobs::JobError::Invalid(m) => field_error("source_ids", m),
+        other => internal(other),
+    })?;
     Ok(created.job)
 }
 

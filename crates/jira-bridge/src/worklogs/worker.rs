@@ -11,9 +11,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use jira_bridge_store::jobs::{
-    ClaimRequest, FinishOutcome, ItemError, ItemFinish, JobItem, KindClaim,
-};
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use jira_bridge_store::jobs::{ItemError, JobItem};
 use jira_bridge_store::time_entries::TimeEntry;
 use jira_bridge_store::{ConnectionId, Store, TenantId, Timestamp};
 use tokio::sync::Notify;
@@ -24,6 +24,7 @@ use super::sync::{self, Outcome};
 use super::{chrono_dur, Settings, JOB_KIND};
 use crate::connections::{self, Connected};
 use crate::http::AppState;
+use crate::jobs::{ItemOutcome, JobContext, JobHandler};
 
 /// This process's worker id (lease owner).
 pub fn process_owner() -> &'static str {
@@ -42,7 +43,6 @@ pub fn wake() {
 }
 
 enum Work {
-    Item(JobItem, String),
     Entry(TimeEntry),
 }
 
@@ -89,13 +89,6 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
             last_beat = Instant::now();
             let now = Utc::now();
             let until = Timestamp::from(now + chrono_dur(s.lease));
-            if let Err(e) = state
-                .store
-                .heartbeat_job_items(owner, until, Timestamp::from(now))
-                .await
-            {
-                tracing::warn!(error = ?e, "worklog job heartbeat failed");
-            }
             let ids: Vec<_> = inflight
                 .lock()
                 .iter()
@@ -130,7 +123,6 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
                         let inf = inflight.clone();
                         let key = match &w {
                             Work::Entry(e) => Some(e.id.to_string()),
-                            Work::Item(..) => None,
                         };
                         set.spawn(async move {
                             run_one(&st, &cl, w).await;
@@ -173,26 +165,7 @@ async fn claim(
 ) -> anyhow::Result<Vec<Work>> {
     let now = Utc::now();
     let until = Timestamp::from(now + chrono_dur(s.lease));
-    let limit = u32::try_from(free).unwrap_or(1);
     let mut out = Vec::new();
-    let kinds = [KindClaim {
-        kind: JOB_KIND.into(),
-        limit,
-        same_group: false,
-    }];
-    if let Some(batch) = store
-        .claim_job_items(&ClaimRequest {
-            owner,
-            kinds: &kinds,
-            lease_until: until,
-            now: Timestamp::from(now),
-        })
-        .await?
-    {
-        for item in batch.items {
-            out.push(Work::Item(item, batch.job.id.to_string()));
-        }
-    }
     let left = free.saturating_sub(out.len());
     if left > 0 {
         let entries = store
@@ -225,31 +198,7 @@ async fn run_one(state: &AppState, clients: &Clients, work: Work) {
             };
             let _ = sync::sync_entry(&state.store, &conn, &e, None, None).await;
         }
-        Work::Item(item, job_id) => {
-            let outcome = run_item(state, clients, &item, &job_id).await;
-            let finish = ItemFinish {
-                id: item.id.clone(),
-                lease_epoch: item.lease_epoch,
-                outcome,
-            };
-            if let Ok(id) = job_id.parse() {
-                if let Err(e) = state
-                    .store
-                    .finish_job_items(&id, process_owner(), &[finish], Timestamp::now())
-                    .await
-                {
-                    tracing::warn!(error = ?e, "could not finish a worklog job item");
-                }
-            }
-        }
     }
-}
-
-fn retry_at(attempt: i64) -> Timestamp {
-    let secs = 2_i64
-        .saturating_pow(u32::try_from(attempt.clamp(1, 8)).unwrap_or(1))
-        .min(120);
-    Timestamp::from(Utc::now() + chrono::Duration::seconds(secs))
 }
 
 async fn run_item(
@@ -257,42 +206,28 @@ async fn run_item(
     clients: &Clients,
     item: &JobItem,
     job_id: &str,
-) -> FinishOutcome {
+) -> ItemOutcome {
     let Some(source_id) = item.payload.get("source_id").and_then(|v| v.as_str()) else {
-        return FinishOutcome::Failed {
-            error: ItemError::new("invalid", "item has no source_id"),
-            retry_at: None,
-        };
+        return ItemOutcome::failed(ItemError::new("invalid", "item has no source_id"));
     };
     let entry = match state.store.get_time_entry(&item.tenant_id, source_id).await {
         Ok(Some(e)) => e,
         Ok(None) => {
-            return FinishOutcome::Failed {
-                error: ItemError::new("not_found", format!("no time entry {source_id}")),
-                retry_at: None,
-            }
+            return ItemOutcome::failed(ItemError::new(
+                "not_found",
+                format!("no time entry {source_id}"),
+            ))
         }
-        Err(e) => {
-            return FinishOutcome::Failed {
-                error: ItemError::new("store", e.to_string()),
-                retry_at: Some(retry_at(item.attempts)),
-            }
-        }
+        Err(e) => return ItemOutcome::retryable(ItemError::new("store", e.to_string())),
     };
     if entry.state == "deleted" {
-        return FinishOutcome::Failed {
-            error: ItemError::new("deleted", "the time entry was deleted"),
-            retry_at: None,
-        };
+        return ItemOutcome::failed(ItemError::new("deleted", "the time entry was deleted"));
     }
     if entry.state == "conflict" {
-        return FinishOutcome::Failed {
-            error: ItemError::new(
-                "conflict",
-                "the worklog was changed in Jira: settle with POST /v1/time-entries/{source_id}/sync?prefer=local|remote",
-            ),
-            retry_at: None,
-        };
+        return ItemOutcome::failed(ItemError::new(
+            "conflict",
+            "the worklog was changed in Jira: settle with POST /v1/time-entries/{source_id}/sync?prefer=local|remote",
+        ));
     }
     let now = Utc::now();
     let s = Settings::get();
@@ -308,19 +243,9 @@ async fn run_item(
         .await
     {
         Ok(Some(e)) => e,
-        Ok(None) => {
-            // Another worker is syncing it (auto mode): look again shortly.
-            return FinishOutcome::Release {
-                at: Timestamp::from(now + chrono::Duration::seconds(1)),
-                count_attempt: false,
-            };
-        }
-        Err(e) => {
-            return FinishOutcome::Failed {
-                error: ItemError::new("store", e.to_string()),
-                retry_at: Some(retry_at(item.attempts)),
-            }
-        }
+        // Another worker is syncing it (auto mode): look again shortly.
+        Ok(None) => return ItemOutcome::RetryAfter(Duration::from_secs(1)),
+        Err(e) => return ItemOutcome::retryable(ItemError::new("store", e.to_string())),
     };
     let conn = match clients
         .get(state, &item.tenant_id, &leased.connection_id)
@@ -329,10 +254,7 @@ async fn run_item(
         Ok(c) => c,
         Err(err) => {
             sync::release_with_error(&state.store, &leased, &err.to_string(), Some(job_id)).await;
-            return FinishOutcome::Failed {
-                error: ItemError::new("connection", err.to_string()),
-                retry_at: None,
-            };
+            return ItemOutcome::failed(ItemError::new("connection", err.to_string()));
         }
     };
     match sync::sync_entry(&state.store, &conn, &leased, None, Some(job_id)).await {
@@ -343,13 +265,11 @@ async fn run_item(
                 .await
                 .ok()
                 .flatten();
-            FinishOutcome::Succeeded {
-                result: serde_json::json!({
-                    "source_id": source_id,
-                    "worklog_id": after.as_ref().and_then(|e| e.worklog_id.clone()),
-                    "state": after.as_ref().map(|e| e.state.clone()),
-                }),
-            }
+            ItemOutcome::Succeeded(serde_json::json!({
+                "source_id": source_id,
+                "worklog_id": after.as_ref().and_then(|e| e.worklog_id.clone()),
+                "state": after.as_ref().map(|e| e.state.clone()),
+            }))
         }
         Outcome::Failed { error, retryable } => {
             let mut ie = ItemError::new(error.code, error.message.clone());
@@ -362,10 +282,56 @@ async fn run_item(
                     "errorMessages": j.jira_messages(),
                 }));
             }
-            FinishOutcome::Failed {
-                error: ie,
-                retry_at: retryable.then(|| retry_at(item.attempts)),
+            if retryable {
+                ItemOutcome::retryable(ie)
+            } else {
+                ItemOutcome::failed(ie)
             }
         }
+    }
+}
+
+/// The `worklogs.sync` job: batches of up to 50 entries, each batch run
+/// `JIRA_BRIDGE_WORKLOGS_CONCURRENCY` at a time (the site's pacer sets the pace;
+/// writes to one issue wait for each other).
+pub struct BulkSync {
+    state: AppState,
+    clients: Arc<Clients>,
+}
+
+impl BulkSync {
+    /// The handler over the service's state.
+    pub fn new(state: AppState) -> Self {
+        Self {
+            state,
+            clients: Arc::default(),
+        }
+    }
+}
+
+impl JobHandler for BulkSync {
+    fn kind(&self) -> &str {
+        JOB_KIND
+    }
+
+    fn batch_size(&self) -> u32 {
+        50
+    }
+
+    fn run<'a>(
+        &'a self,
+        ctx: &'a JobContext,
+        items: &'a [JobItem],
+    ) -> BoxFuture<'a, Vec<ItemOutcome>> {
+        Box::pin(async move {
+            let job_id = ctx.job.id.to_string();
+            let n = Settings::get().concurrency;
+            let job_id = job_id.as_str();
+            let mut runs = Vec::with_capacity(items.len());
+            for item in items {
+                runs.push(run_item(&self.state, &self.clients, item, job_id));
+            }
+            futures::stream::iter(runs).buffered(n).collect().await
+        })
     }
 }

@@ -41,7 +41,13 @@ async fn linking_the_same_pull_request_twice_leaves_one_remote_link_per_issue() 
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| (k["key"].as_str().unwrap().into(), k["found_in"].as_str().unwrap().into(), k["status"].as_str().unwrap().into()))
+        .map(|k| {
+            (
+                k["key"].as_str().unwrap().into(),
+                k["found_in"].as_str().unwrap().into(),
+                k["status"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -61,8 +67,18 @@ async fn linking_the_same_pull_request_twice_leaves_one_remote_link_per_issue() 
     // Again: nothing is written to Jira, the same tickets answer.
     reset_stats(&sim).await;
     let second = TestApp::json_ok(app.post(&t, "/v1/code-links", pr.clone()).await, 200).await;
-    assert_eq!(calls(&sim, "POST", "remotelink").await, 0, "no remote-link write on repeat");
-    for (a, b) in first["keys"].as_array().unwrap().iter().zip(second["keys"].as_array().unwrap()).take(3) {
+    assert_eq!(
+        calls(&sim, "POST", "remotelink").await,
+        0,
+        "no remote-link write on repeat"
+    );
+    for (a, b) in first["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(second["keys"].as_array().unwrap())
+        .take(3)
+    {
         assert_eq!(b["remote_link"], "unchanged");
         assert_eq!(a["ticket_id"], b["ticket_id"]);
     }
@@ -70,7 +86,10 @@ async fn linking_the_same_pull_request_twice_leaves_one_remote_link_per_issue() 
         let links = remote_links_of(&sim, key).await;
         assert_eq!(links.len(), 1, "{key}: {links:?}");
         assert_eq!(links[0]["globalId"], gid.as_str());
-        assert_eq!(links[0]["object"]["url"], "https://git.example.com/acme/web/pull/42");
+        assert_eq!(
+            links[0]["object"]["url"],
+            "https://git.example.com/acme/web/pull/42"
+        );
         assert_eq!(links[0]["object"]["title"], "WEB-1: fix the login form");
     }
 
@@ -81,15 +100,30 @@ async fn linking_the_same_pull_request_twice_leaves_one_remote_link_per_issue() 
     assert_eq!(third["keys"][0]["remote_link"], "updated");
     let links = remote_links_of(&sim, "WEB-1").await;
     assert_eq!(links.len(), 1);
-    assert_eq!(links[0]["object"]["title"], "WEB-1: fix the login form (v2)");
+    assert_eq!(
+        links[0]["object"]["title"],
+        "WEB-1: fix the login form (v2)"
+    );
 
     // The links are tickets of the source, one per issue, purpose code:<KEY>.
     let tickets = TestApp::json_ok(
-        app.get(&t, &format!("/v1/tickets?source_kind=pull_request&source_id={}", crate::search::enc("acme/web#42"))).await,
+        app.get(
+            &t,
+            &format!(
+                "/v1/tickets?source_kind=pull_request&source_id={}",
+                crate::search::enc("acme/web#42")
+            ),
+        )
+        .await,
         200,
     )
     .await;
-    let mut purposes: Vec<String> = tickets["items"].as_array().unwrap().iter().map(|i| i["purpose"].as_str().unwrap().to_owned()).collect();
+    let mut purposes: Vec<String> = tickets["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["purpose"].as_str().unwrap().to_owned())
+        .collect();
     purposes.sort();
     assert_eq!(purposes, ["code:OPS-2", "code:WEB-1", "code:WEB-3"]);
 
@@ -109,7 +143,12 @@ async fn linking_the_same_pull_request_twice_leaves_one_remote_link_per_issue() 
     )
     .await;
     let other = app.create_tenant("other").await;
-    assert_problem(app.post(&other, "/v1/code-links", pr).await, 404, "not-found").await;
+    assert_problem(
+        app.post(&other, "/v1/code-links", pr).await,
+        404,
+        "not-found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -118,9 +157,17 @@ async fn a_2000_record_backfill_links_reports_ambiguous_and_unmatched_records() 
     let app = TestApp::spawn().await;
     let t = app.create_tenant("backfill").await;
     let con = connect(&app, &sim, &t, "alice", None).await;
-    let issues: Vec<Value> = sim_json(&sim, "/_sim/issues").await.as_array().unwrap().clone();
+    let issues: Vec<Value> = sim_json(&sim, "/_sim/issues")
+        .await
+        .as_array()
+        .unwrap()
+        .clone();
     let of = |p: &str| -> Vec<String> {
-        issues.iter().filter(|i| i["project"] == p).map(|i| i["key"].as_str().unwrap().to_owned()).collect()
+        issues
+            .iter()
+            .filter(|i| i["project"] == p)
+            .map(|i| i["key"].as_str().unwrap().to_owned())
+            .collect()
     };
     let web = of("WEB");
     let ops = of("OPS");
@@ -134,11 +181,17 @@ async fn a_2000_record_backfill_links_reports_ambiguous_and_unmatched_records() 
         let (rec, outcome) = match i % 6 {
             0 => {
                 let k = &web[i % web.len()];
-                (json!({"id": id, "title": format!("{k}: work"), "notes": format!("also {}", ops[0])}), ("linked", Some(k.clone())))
+                (
+                    json!({"id": id, "title": format!("{k}: work"), "notes": format!("also {}", ops[0])}),
+                    ("linked", Some(k.clone())),
+                )
             }
             1 => {
                 let k = &ops[i % ops.len()];
-                (json!({"id": id, "title": "no key here", "branch": format!("feature/{}-thing", k.to_lowercase())}), ("linked", Some(k.clone())))
+                (
+                    json!({"id": id, "title": "no key here", "branch": format!("feature/{}-thing", k.to_lowercase())}),
+                    ("linked", Some(k.clone())),
+                )
             }
             2 => (
                 json!({"id": id, "title": format!("{} and {} together", web[0], ops[1])}),
@@ -155,14 +208,22 @@ async fn a_2000_record_backfill_links_reports_ambiguous_and_unmatched_records() 
                     ("linked", Some(k.clone())),
                 )
             }
-            _ => (json!({"id": id, "title": "chore: bump dependencies"}), ("no_match", None)),
+            _ => (
+                json!({"id": id, "title": "chore: bump dependencies"}),
+                ("no_match", None),
+            ),
         };
         records.push(rec);
         expected.insert(id, (outcome.0.to_owned(), outcome.1));
     }
     reset_stats(&sim).await;
     let accepted = TestApp::json_ok(
-        app.post(&t, "/v1/code-links/backfill", json!({"connection_id": con, "source_kind": "time_record", "records": records})).await,
+        app.post(
+            &t,
+            "/v1/code-links/backfill",
+            json!({"connection_id": con, "source_kind": "time_record", "records": records}),
+        )
+        .await,
         202,
     )
     .await;
@@ -171,7 +232,9 @@ async fn a_2000_record_backfill_links_reports_ambiguous_and_unmatched_records() 
     let deadline = Instant::now() + Duration::from_secs(240);
     let finished = loop {
         let j = TestApp::json_ok(app.get(&t, &format!("/v1/jobs/{job}")).await, 200).await;
-        if ["succeeded", "failed", "partially_failed", "cancelled"].contains(&j["state"].as_str().unwrap()) {
+        if ["succeeded", "failed", "partially_failed", "cancelled"]
+            .contains(&j["state"].as_str().unwrap())
+        {
             break j;
         }
         assert!(Instant::now() < deadline, "backfill did not finish: {j}");
@@ -181,11 +244,21 @@ async fn a_2000_record_backfill_links_reports_ambiguous_and_unmatched_records() 
     assert_eq!(finished["total"], 2000);
     assert_eq!(finished["succeeded"], 2000);
 
-    let report = TestApp::json_ok(app.get(&t, &format!("/v1/code-links/backfill/{job}")).await, 200).await;
+    let report = TestApp::json_ok(
+        app.get(&t, &format!("/v1/code-links/backfill/{job}")).await,
+        200,
+    )
+    .await;
     let count = |o: &str| expected.values().filter(|(x, _)| x == o).count();
     assert_eq!(report["linked"].as_array().unwrap().len(), count("linked"));
-    assert_eq!(report["ambiguous"].as_array().unwrap().len(), count("ambiguous"));
-    assert_eq!(report["no_match"].as_array().unwrap().len(), count("no_match"));
+    assert_eq!(
+        report["ambiguous"].as_array().unwrap().len(),
+        count("ambiguous")
+    );
+    assert_eq!(
+        report["no_match"].as_array().unwrap().len(),
+        count("no_match")
+    );
     for r in report["linked"].as_array().unwrap() {
         let (o, k) = &expected[r["record_id"].as_str().unwrap()];
         assert_eq!(o, "linked");
@@ -213,7 +286,9 @@ async fn a_2000_record_backfill_links_reports_ambiguous_and_unmatched_records() 
         }
         let page = TestApp::json_ok(app.get(&t, &url).await, 200).await;
         for it in page["items"].as_array().unwrap() {
-            *outcomes.entry(it["result"]["outcome"].as_str().unwrap().to_owned()).or_default() += 1;
+            *outcomes
+                .entry(it["result"]["outcome"].as_str().unwrap().to_owned())
+                .or_default() += 1;
         }
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
@@ -225,9 +300,17 @@ async fn a_2000_record_backfill_links_reports_ambiguous_and_unmatched_records() 
     assert_eq!(outcomes["no_match"], count("no_match"));
 
     // Linked records are tickets; Jira was read in batches, never written.
-    let tickets = TestApp::json_ok(app.get(&t, "/v1/tickets?source_kind=time_record&limit=500").await, 200).await;
+    let tickets = TestApp::json_ok(
+        app.get(&t, "/v1/tickets?source_kind=time_record&limit=500")
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(tickets["items"].as_array().unwrap().len(), 500);
     let fetches = calls(&sim, "POST", "bulkfetch").await;
-    assert!(fetches >= 1 && fetches <= 40, "{fetches} bulk fetches for 20 batches");
+    assert!(
+        (1..=40).contains(&fetches),
+        "{fetches} bulk fetches for 20 batches"
+    );
     assert_eq!(calls(&sim, "POST", "remotelink").await, 0);
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::connections::{cloud_token_body, Sim};
 use crate::helpers::{assert_problem, TestApp, TestAppBuilder, TestTenant};
 
-fn oauth_env(b: TestAppBuilder, sim: &Sim) -> TestAppBuilder {
+pub fn oauth_env(b: TestAppBuilder, sim: &Sim) -> TestAppBuilder {
     let o = &sim.scenario["oauth"];
     b.env(
         "JIRA_BRIDGE_OAUTH_CLIENT_ID",
@@ -46,7 +46,7 @@ fn no_redirects() -> reqwest::Client {
 }
 
 /// The user's browser: start, consent at the simulator, come back with the query.
-async fn consent(app: &TestApp, t: &TestTenant, start: Value) -> String {
+pub async fn consent(app: &TestApp, t: &TestTenant, start: Value) -> String {
     let s = TestApp::json_ok(app.post(t, "/v1/oauth/start", start).await, 201).await;
     let auth = s["authorization_url"].as_str().unwrap();
     let q: std::collections::HashMap<String, String> = url::Url::parse(auth)
@@ -67,7 +67,7 @@ async fn consent(app: &TestApp, t: &TestTenant, start: Value) -> String {
     back.query().unwrap_or_default().to_owned()
 }
 
-async fn callback(app: &TestApp, query: &str) -> reqwest::Response {
+pub async fn callback(app: &TestApp, query: &str) -> reqwest::Response {
     no_redirects()
         .get(app.url(&format!("/v1/oauth/callback?{query}")))
         .send()
@@ -75,7 +75,7 @@ async fn callback(app: &TestApp, query: &str) -> reqwest::Response {
         .unwrap()
 }
 
-async fn sim_post(sim: &Sim, path: &str, body: Value) -> Value {
+pub async fn sim_post(sim: &Sim, path: &str, body: Value) -> Value {
     let r = reqwest::Client::new()
         .request(
             if path.ends_with("next-sites") || path.ends_with("settings") {
@@ -102,7 +102,7 @@ async fn oauth_stats(sim: &Sim) -> Value {
         .unwrap()
 }
 
-fn site(sim: &Sim, i: usize) -> String {
+pub fn site(sim: &Sim, i: usize) -> String {
     sim.scenario["sites"][i]["cloud_id"]
         .as_str()
         .unwrap()
@@ -117,7 +117,7 @@ fn consent_account(sim: &Sim) -> String {
 }
 
 /// Connect with exactly one site; the new connection.
-async fn connect_one_site(app: &TestApp, t: &TestTenant, sim: &Sim, owner: &str) -> Value {
+pub async fn connect_one_site(app: &TestApp, t: &TestTenant, sim: &Sim, owner: &str) -> Value {
     sim_post(
         sim,
         "/_sim/oauth/next-sites",

@@ -855,9 +855,15 @@ pub async fn createmeta_legacy(State(sim): State<S>, call: Call) -> Response {
                     v["expand"] = json!("fields");
                     if with_fields {
                         let mut fields = serde_json::Map::new();
-                        for f in create_fields(&w, &call, p, t) {
-                            if let Some(id) = f.get("fieldId").and_then(Value::as_str) {
-                                fields.insert(id.to_string(), f.clone());
+                        for mut f in create_fields(&w, &call, p, t) {
+                            // The legacy document keys fields by id and its FieldMetadata
+                            // has no `fieldId` property.
+                            let id = f
+                                .as_object_mut()
+                                .and_then(|o| o.remove("fieldId"))
+                                .and_then(|v| v.as_str().map(str::to_string));
+                            if let Some(id) = id {
+                                fields.insert(id, f);
                             }
                         }
                         v["fields"] = Value::Object(fields);
