@@ -278,7 +278,7 @@ fn node(n: &Value, parent: &str) -> Result<(), String> {
         "bulletList" => each(o, ty, 1, &["listItem"]),
         "orderedList" => {
             if let Some(order) = a.and_then(|a| a.get("order")) {
-                if !order.as_i64().is_some_and(|n| n >= 0) {
+                if order.as_i64().is_none_or(|n| n < 0) {
                     return Err("orderedList attrs.order must be a whole number >= 0".into());
                 }
             }

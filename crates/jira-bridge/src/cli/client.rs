@@ -29,7 +29,7 @@ pub enum ConnectionsCommand {
     Add {
         /// Display name.
         name: String,
-        /// Jira base URL, e.g. https://acme.atlassian.net.
+        /// Jira base URL, e.g. `https://acme.atlassian.net`.
         #[arg(long)]
         base_url: String,
         /// Kind of credentials.

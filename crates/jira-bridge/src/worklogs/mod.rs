@@ -14,7 +14,7 @@
 //!   site's pacer, writes to one issue serialised by the pacer's per-issue lock.
 //! - The [`feed`] poller reads Jira's `/worklog/updated` and `/worklog/deleted` and
 //!   marks entries whose worklog was changed in Jira `conflict`, keeping both versions;
-//!   [`resolve`] settles a conflict either way.
+//!   a sync with `prefer=local|remote` settles a conflict either way.
 //! - Every attempt is recorded in the sync history.
 
 pub mod api;
