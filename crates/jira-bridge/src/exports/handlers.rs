@@ -568,7 +568,8 @@ async fn rollback_epic(
                 }
                 Err(e) => return jira_item_error(&e),
             }
-        } else {
+        } else if o.reason.as_deref() == Some("edited") {
+            // Still under the epic: the epic stays too.
             kept_story = true;
         }
         outcomes.push(o);

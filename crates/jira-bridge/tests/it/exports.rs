@@ -547,7 +547,8 @@ async fn rollback_deletes_what_it_created_and_keeps_what_changed_in_jira_body() 
         .iter()
         .map(|i| i["key"].as_str().unwrap())
         .collect();
-    assert_eq!(keys.len(), total_before - 5);
+    let v = TestApp::json_ok(app.get(&t, &format!("/v1/exports/{exp}")).await, 200).await;
+    assert_eq!(keys.len(), total_before - 5, "{v}");
     for k in [&edited, &moved, &epic0] {
         assert!(keys.contains(&k.as_str()), "{k} should be kept");
     }
@@ -561,7 +562,6 @@ async fn rollback_deletes_what_it_created_and_keeps_what_changed_in_jira_body() 
         let k = before[s]["key"].as_str().unwrap();
         assert!(!keys.contains(&k), "{s} ({k}) should be deleted");
     }
-    let v = TestApp::json_ok(app.get(&t, &format!("/v1/exports/{exp}")).await, 200).await;
     assert_eq!(v["state"], "rolled_back");
     assert_eq!(v["counts"]["deleted"], 5);
     assert_eq!(v["counts"]["kept"], 3);
