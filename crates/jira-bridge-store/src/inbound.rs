@@ -235,40 +235,63 @@ impl Store {
     /// Store a verified delivery; `false` when its identifier was seen before (nothing
     /// is changed but the health counters).
     pub async fn insert_inbound(&self, new: &NewInbound<'_>) -> Result<bool> {
+        let inserted = self.insert_inbound_batch(std::slice::from_ref(new)).await?;
+        Ok(inserted.first().copied().unwrap_or(false))
+    }
+
+    /// Store several deliveries in one transaction (one commit for a group of
+    /// concurrent deliveries); answers, per delivery in order, whether it was new. Each
+    /// delivery counts as received for its connection's health.
+    pub async fn insert_inbound_batch(&self, news: &[NewInbound<'_>]) -> Result<Vec<bool>> {
+        if news.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = Timestamp::now();
+        let mut out = Vec::with_capacity(news.len());
+        let mut received: Vec<(&ConnectionId, i64)> = Vec::new();
         let mut tx = self.begin().await?;
-        let inserted = on_tx!(tx, conn => {
-            sqlx::query(
-                "INSERT INTO inbound_webhooks (tenant_id, connection_id, identifier, event, body,
-                     received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (connection_id, identifier) DO NOTHING",
-            )
-            .bind(new.tenant_id)
-            .bind(new.connection_id)
-            .bind(new.identifier)
-            .bind(new.event)
-            .bind(new.body)
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map_err(StoreError::from_sqlx)?
-            .rows_affected()
-        });
-        on_tx!(tx, conn => {
-            sqlx::query(
-                "UPDATE jira_webhook_setups SET received_count = received_count + 1,
-                     last_received_at = $2
-                 WHERE id = $1",
-            )
-            .bind(new.connection_id)
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        });
+        for new in news {
+            let inserted = on_tx!(tx, conn => {
+                sqlx::query(
+                    "INSERT INTO inbound_webhooks (tenant_id, connection_id, identifier, event, body,
+                         received_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (connection_id, identifier) DO NOTHING",
+                )
+                .bind(new.tenant_id)
+                .bind(new.connection_id)
+                .bind(new.identifier)
+                .bind(new.event)
+                .bind(new.body)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::from_sqlx)?
+                .rows_affected()
+            });
+            out.push(inserted > 0);
+            match received.iter_mut().find(|(c, _)| *c == new.connection_id) {
+                Some((_, n)) => *n += 1,
+                None => received.push((new.connection_id, 1)),
+            }
+        }
+        for (connection, n) in received {
+            on_tx!(tx, conn => {
+                sqlx::query(
+                    "UPDATE jira_webhook_setups SET received_count = received_count + $3,
+                         last_received_at = $2
+                     WHERE id = $1",
+                )
+                .bind(connection)
+                .bind(now)
+                .bind(n)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+            });
+        }
         tx.commit().await?;
-        Ok(inserted > 0)
+        Ok(out)
     }
 
     /// The oldest deliveries not applied yet.
