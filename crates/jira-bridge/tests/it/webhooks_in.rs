@@ -757,7 +757,7 @@ async fn worklog_webhooks_mark_conflicts_and_our_own_writes_are_not_echoed() {
     // Someone edits the worklog in Jira: a conflict, by webhook.
     let r = reqwest::Client::new()
         .put(sim.url(&format!("/_sim/issues/{key}/worklogs/{wid}")))
-        .json(&json!({"as": "bob", "timeSpentSeconds": 7200}))
+        .json(&json!({"as": "alice", "timeSpentSeconds": 7200}))
         .send()
         .await
         .unwrap();
@@ -781,7 +781,7 @@ async fn worklog_webhooks_mark_conflicts_and_our_own_writes_are_not_echoed() {
 
     // Deleted in Jira: a conflict with Jira's side deleted.
     let r = reqwest::Client::new()
-        .delete(sim.url(&format!("/_sim/issues/{key}/worklogs/{wid}?as=bob")))
+        .delete(sim.url(&format!("/_sim/issues/{key}/worklogs/{wid}?as=alice")))
         .send()
         .await
         .unwrap();
