@@ -367,7 +367,12 @@ pub async fn transition(
         return Err(TicketOpError::NotCreated(link.state.clone()));
     };
     let outcome = client.transition_to(key, target).await?;
-    Ok(apply_status(store, link, &outcome.status, None).await?)
+    // Read the issue back for Jira's `updated` of the status reached: webhooks of the
+    // intermediate steps that arrive later are older and are then not applied over it.
+    match refresh(store, client, link).await {
+        Ok(after) => Ok(after),
+        Err(_) => Ok(apply_status(store, link, &outcome.status, None).await?),
+    }
 }
 
 #[cfg(test)]

@@ -626,6 +626,58 @@ async fn summary_changes_and_deleted_issues_arrive_by_webhook() {
     let (id, key) = ticket(&app, &t, &setup.con, 1).await;
     let (other, _) = ticket(&app, &t, &setup.con, 2).await;
 
+    // Our own transition comes back by webhook and is not echoed: one status change.
+    let moved = TestApp::json_ok(
+        app.post(
+            &t,
+            &format!("/v1/tickets/{id}/transition"),
+            json!({"to_category": "done"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(moved["status_category"], "done");
+    let idle = sim_get(&sim, "/_sim/webhooks/pending?wait_ms=60000").await;
+    assert_eq!(idle["idle"], true, "{idle}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let h = health(&app, &t, &setup.con).await;
+        if h["stored"].as_i64() >= Some(1) && h["applied"] == h["stored"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{h}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let changes: Vec<Value> = events_of(&app, &t, "ticket.status_changed")
+        .await
+        .into_iter()
+        .filter(|e| e["subject"] == id.as_str())
+        .collect();
+    // The strict workflow went through its steps; each change is announced once
+    // (by whichever came first, the webhook or our own write), none twice, and no
+    // late webhook of a step moves the ticket back.
+    let seen: Vec<(Value, Value)> = changes
+        .iter()
+        .map(|e| {
+            (
+                e["data"]["previous_status"].clone(),
+                e["data"]["status"].clone(),
+            )
+        })
+        .collect();
+    let mut unique = seen.clone();
+    unique.dedup();
+    assert_eq!(unique, seen, "{seen:?}");
+    assert_eq!(
+        seen.iter().filter(|(_, to)| to == "Done").count(),
+        1,
+        "{seen:?}"
+    );
+    assert_eq!(seen.last().map(|(_, to)| to.clone()), Some(json!("Done")));
+    let v = TestApp::json_ok(app.get(&t, &format!("/v1/tickets/{id}")).await, 200).await;
+    assert_eq!(v["status"], "Done", "{v}");
+
     sim_post(
         &sim,
         &format!("/_sim/issues/{key}/edit"),
@@ -679,7 +731,10 @@ async fn worklog_webhooks_mark_conflicts_and_our_own_writes_are_not_echoed() {
         .unwrap();
     let res = reqwest::Client::new()
         .post(sim.url("/rest/webhooks/1.0/webhook"))
-        .basic_auth(admin["email"].as_str().unwrap(), admin["api_token"].as_str())
+        .basic_auth(
+            admin["email"].as_str().unwrap(),
+            admin["api_token"].as_str(),
+        )
         .json(&json!({
             "name": "jira-bridge worklogs",
             "url": app.url(&setup.path),
@@ -773,7 +828,12 @@ async fn worklog_webhooks_mark_conflicts_and_our_own_writes_are_not_echoed() {
     };
     assert_eq!(e["remote"]["time_spent_seconds"], 7200, "{e}");
     // Settled with prefer=local: our write is echoed and is no new conflict.
-    let e: Value = sync("w-1", "?prefer=local").await.unwrap().json().await.unwrap();
+    let e: Value = sync("w-1", "?prefer=local")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(e["state"], "synced", "{e}");
     settled().await;
     let e: Value = entry("w-1").await.unwrap().json().await.unwrap();
@@ -812,7 +872,8 @@ async fn deliveries_over_the_connection_rate_get_429_with_retry_after_and_are_no
     // Twenty deliveries at once against a bucket of three refilled once a second.
     let mut sends = Vec::new();
     for n in 0..20 {
-        let body = serde_json::to_vec(&json!({"webhookEvent": "jira:issue_updated", "n": n})).unwrap();
+        let body =
+            serde_json::to_vec(&json!({"webhookEvent": "jira:issue_updated", "n": n})).unwrap();
         let sig = sign(&setup.secret, &body);
         sends.push(
             app.client
@@ -843,7 +904,10 @@ async fn deliveries_over_the_connection_rate_get_429_with_retry_after_and_are_no
             s => panic!("unexpected {s}"),
         }
     }
-    assert!(limited > 0 && accepted >= 3, "{accepted} accepted, {limited} limited");
+    assert!(
+        limited > 0 && accepted >= 3,
+        "{accepted} accepted, {limited} limited"
+    );
     assert_eq!(accepted + limited, 20);
     let h = health(&app, &t, &setup.con).await;
     assert_eq!(h["stored"], accepted, "{h}");
@@ -853,8 +917,12 @@ async fn deliveries_over_the_connection_rate_get_429_with_retry_after_and_are_no
     let c = TestApp::json_ok(app.post(&t, "/v1/connections", body).await, 201).await;
     let con2 = c["id"].as_str().unwrap();
     let s = TestApp::json_ok(
-        app.post(&t, &format!("/v1/connections/{con2}/webhook-setup"), json!({}))
-            .await,
+        app.post(
+            &t,
+            &format!("/v1/connections/{con2}/webhook-setup"),
+            json!({}),
+        )
+        .await,
         201,
     )
     .await;
@@ -862,7 +930,10 @@ async fn deliveries_over_the_connection_rate_get_429_with_retry_after_and_are_no
     let res = app
         .client
         .post(app.url(&format!("/v1/webhooks/jira/{con2}")))
-        .header("x-hub-signature", sign(s["secret"].as_str().unwrap(), &body))
+        .header(
+            "x-hub-signature",
+            sign(s["secret"].as_str().unwrap(), &body),
+        )
         .body(body)
         .send()
         .await
@@ -888,8 +959,12 @@ async fn a_dynamic_webhook_delivered_with_its_jwt_is_accepted_and_a_wrong_jwt_re
     let con = c["id"].as_str().unwrap().to_owned();
     let (id, key) = ticket(&app, &t, &con, 1).await;
     let r = TestApp::json_ok(
-        app.post(&t, &format!("/v1/connections/{con}/webhook-registration"), json!({}))
-            .await,
+        app.post(
+            &t,
+            &format!("/v1/connections/{con}/webhook-registration"),
+            json!({}),
+        )
+        .await,
         200,
     )
     .await;
@@ -913,7 +988,8 @@ async fn a_dynamic_webhook_delivered_with_its_jwt_is_accepted_and_a_wrong_jwt_re
         .cloned()
         .unwrap_or_else(|| delivered["deliveries"].as_array().unwrap().clone());
     assert!(
-        list.iter().any(|d| d["kind"] == "dynamic" && d["signed"] == true),
+        list.iter()
+            .any(|d| d["kind"] == "dynamic" && d["signed"] == true),
         "{delivered}"
     );
     let h = health(&app, &t, &con).await;
