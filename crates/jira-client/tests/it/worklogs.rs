@@ -232,8 +232,8 @@ async fn work_logging_permission_is_asked_per_issue() {
             )
             .await
             .unwrap();
-        assert_eq!(both["BROWSE_PROJECTS"], true);
-        assert_eq!(both["WORK_ON_ISSUES"], false);
+        assert!(both["BROWSE_PROJECTS"]);
+        assert!(!both["WORK_ON_ISSUES"]);
         assert!(matches!(
             vera.can_log_work(&hidden.key).await,
             Err(Error::NotFound { .. })
