@@ -353,3 +353,72 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::test_support::TestDatabase;
+
+    async fn exercise(store: Store) {
+        let tenant = TenantId::new();
+        let con = ConnectionId::new();
+        let now = Timestamp::now();
+        on_pool!(store, pool => {
+            sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $1, $2)")
+                .bind(&tenant).bind(now).execute(pool).await.unwrap();
+            sqlx::query(
+                "INSERT INTO connections (id, tenant_id, kind, name, base_url, secret, secret_key_id,
+                     verification_status, created_at, updated_at)
+                 VALUES ($1, $2, 'cloud_token', 'c', 'http://x', $3, 'k', 'valid', $4, $4)",
+            )
+            .bind(&con).bind(&tenant).bind(vec![1u8]).bind(now).execute(pool).await.unwrap();
+        });
+        store
+            .put_webhook_secret(&tenant, &con, &[1, 2, 3], "k", "hash")
+            .await
+            .unwrap();
+        let new = |identifier: &'static str| NewInbound {
+            tenant_id: &tenant,
+            connection_id: &con,
+            identifier,
+            event: "jira:issue_updated",
+            body: "{}",
+        };
+        assert!(store.insert_inbound(&new("a")).await.unwrap());
+        // One group: a replay of a stored one, two new ones, and a replay within the
+        // group itself.
+        let got = store
+            .insert_inbound_batch(&[new("a"), new("b"), new("c"), new("b")])
+            .await
+            .unwrap();
+        assert_eq!(got, vec![false, true, true, false]);
+        assert!(store.insert_inbound_batch(&[]).await.unwrap().is_empty());
+        assert_eq!(store.count_inbound(&con).await.unwrap(), (3, 0));
+        let setup = store
+            .get_webhook_setup_for_system(&con)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(setup.received_count, 5, "replays count as received");
+        let pending = store.pending_inbound(10).await.unwrap();
+        let ids: Vec<&str> = pending.iter().map(|d| d.identifier.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"], "in arrival order");
+        let done: Vec<(i64, String)> = pending.iter().map(|d| (d.seq, "applied".into())).collect();
+        store.mark_inbound_applied(&done).await.unwrap();
+        assert_eq!(store.count_inbound(&con).await.unwrap(), (3, 3));
+    }
+
+    #[tokio::test]
+    async fn inbound_on_sqlite() {
+        let db = TestDatabase::sqlite();
+        exercise(db.store().await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn inbound_on_postgres() {
+        if let Some(db) = TestDatabase::postgres_from_env().await {
+            exercise(db.unwrap().store().await.unwrap()).await;
+        }
+    }
+}

@@ -757,7 +757,30 @@ mod tests {
             .await
             .unwrap();
         assert!(unchanged.is_none());
+        // Summary: set once, unchanged the second time.
+        assert!(tx
+            .set_link_summary(&tenant, &a.id, "Renamed")
+            .await
+            .unwrap());
+        assert!(!tx
+            .set_link_summary(&tenant, &a.id, "Renamed")
+            .await
+            .unwrap());
+        // Issue deleted in Jira: the first report marks, later ones change nothing.
+        let gone = Timestamp::now();
+        assert!(tx
+            .mark_link_issue_deleted(&tenant, &a.id, gone)
+            .await
+            .unwrap());
+        assert!(!tx
+            .mark_link_issue_deleted(&tenant, &a.id, Timestamp::now())
+            .await
+            .unwrap());
         tx.commit().await.unwrap();
+        let marked = store.get_link(&tenant, &a.id).await.unwrap().unwrap();
+        assert_eq!(marked.summary.as_deref(), Some("Renamed"));
+        assert_eq!(marked.issue_deleted_at, Some(gone.as_datetime()));
+        assert_eq!(marked.state, "created", "kept, marked");
 
         // Another tenant sees nothing.
         let (other, _) = setup(&store).await;
