@@ -6,6 +6,7 @@
 
 pub mod bulk;
 pub mod client;
+pub mod oauth;
 pub mod output;
 
 use std::path::PathBuf;
