@@ -810,6 +810,10 @@ fn tickets_bulk_shows_a_progress_bar_in_a_terminal() {
         screen.contains("500 succeeded, 0 failed, 0 invalid row(s)"),
         "no summary: {screen}"
     );
+    assert!(
+        screen.contains("\njob job_"),
+        "the summary starts on a line of its own: {screen:?}"
+    );
 }
 
 #[test]
