@@ -701,6 +701,15 @@ fn bulk_file(path: &Path, kind: &str, rows: usize, bad: &[usize]) {
     std::fs::write(path, text).unwrap();
 }
 
+/// A bulk file `name` in a temporary folder, of a source kind of its own.
+fn temp_bulk(name: &str, rows: usize, bad: &[usize]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    let stem = name.split('.').next().unwrap();
+    bulk_file(&file, &nonce(stem), rows, bad);
+    (dir, file)
+}
+
 #[test]
 fn tickets_bulk_reports_three_bad_rows_by_line_in_csv_json_and_yaml() {
     let demo = shared();
@@ -748,9 +757,7 @@ fn tickets_bulk_reports_three_bad_rows_by_line_in_csv_json_and_yaml() {
 #[test]
 fn tickets_bulk_prints_plain_lines_when_not_a_terminal() {
     let demo = shared();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("plain.csv");
-    bulk_file(&file, &nonce("plain"), 20, &[]);
+    let (_dir, file) = temp_bulk("plain.csv", 20, &[]);
     let out = demo.run(&[
         "tickets",
         "bulk",
@@ -775,9 +782,7 @@ fn tickets_bulk_prints_plain_lines_when_not_a_terminal() {
 #[test]
 fn tickets_bulk_shows_a_progress_bar_in_a_terminal() {
     let demo = shared();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("big.csv");
-    bulk_file(&file, &nonce("pty"), 500, &[]);
+    let (_dir, file) = temp_bulk("big.csv", 500, &[]);
     // `script` (util-linux) runs the command on a pseudo-terminal and copies what
     // it draws to its standard output.
     let cmd = format!(
@@ -819,9 +824,7 @@ fn tickets_bulk_shows_a_progress_bar_in_a_terminal() {
 #[test]
 fn jobs_watch_follows_a_running_job_to_its_end() {
     let demo = shared();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("watch.csv");
-    bulk_file(&file, &nonce("watch"), 100, &[]);
+    let (_dir, file) = temp_bulk("watch.csv", 100, &[]);
     let v = demo.json(&[
         "tickets",
         "bulk",
@@ -1052,9 +1055,7 @@ fn exit_codes() {
     // 0
     assert_eq!(demo.run(&["tickets", "list"]).status.code(), Some(0));
     // 1: partial (a bad row) and other failures (an unknown job)
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("one-bad.csv");
-    bulk_file(&file, &nonce("exit"), 3, &[1]);
+    let (_dir, file) = temp_bulk("one-bad.csv", 3, &[1]);
     let out = demo.run(&[
         "tickets",
         "bulk",
