@@ -1036,9 +1036,10 @@ fn admin_tenants_and_keys_on_the_demo_database() {
     let second_id = v["id"].as_str().unwrap().to_string();
     assert!(as_tenant(&second, &["tickets", "list"]).status.success());
 
-    let out = demo.admin(&["admin", "revoke-key", &tenant, &second_id]);
+    let out = demo.admin(&["--json", "admin", "revoke-key", &tenant, &second_id]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&second_id));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["revoked"], second_id.as_str());
     assert_eq!(
         as_tenant(&second, &["tickets", "list"]).status.code(),
         Some(3)
@@ -1168,7 +1169,7 @@ fn demo_stops_on_ctrl_c_and_reuses_its_data_folder_after_a_key_rotation() {
 
     // Rotate the master key while the demo is down.
     let out = Command::new(BIN)
-        .args(["admin", "rotate-key"])
+        .args(["--json", "admin", "rotate-key"])
         .env("JIRA_BRIDGE_DATA_DIR", &data)
         .env("JIRA_BRIDGE_LOG", "warn")
         .env_remove("JIRA_BRIDGE_DATABASE_URL")
@@ -1177,14 +1178,11 @@ fn demo_stops_on_ctrl_c_and_reuses_its_data_folder_after_a_key_rotation() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let resealed: u64 = text
-        .split("re-sealed ")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{text}"));
-    assert!(resealed >= 1, "the connection's token is re-sealed: {text}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["resealed"].as_u64().unwrap() >= 1,
+        "the connection's token is re-sealed: {v}"
+    );
 
     // Again, on the same ports: the same key, the seeded data, the token opens.
     let (p, sp) = (port.to_string(), sim_port.to_string());
