@@ -6,6 +6,7 @@
 
 pub mod bulk;
 pub mod client;
+pub mod oauth;
 pub mod output;
 
 use std::path::PathBuf;
@@ -253,10 +254,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = app::connect_store(&config).await?;
             let pending = store.pending_migrations().await?;
             store.migrate().await.context("applying migrations")?;
-            println!(
-                "applied {} migration(s); the database is up to date",
-                pending.len()
-            );
+            if cli.json {
+                println!("{}", serde_json::json!({"applied": pending.len()}));
+            } else {
+                println!(
+                    "applied {} migration(s); the database is up to date",
+                    pending.len()
+                );
+            }
             store.close().await;
             Ok(())
         }
@@ -341,7 +346,11 @@ async fn admin(
             tenancy::revoke_key(store, &Actor::Cli, &tenant, &key, None)
                 .await
                 .map_err(api_err)?;
-            println!("revoked {key}");
+            if json {
+                println!("{}", serde_json::json!({"revoked": key}));
+            } else {
+                println!("revoked {key}");
+            }
         }
         AdminCommand::RotateKey => {
             let (ring, source) = crypto::load_key_ring(config)?;
@@ -354,18 +363,22 @@ async fn admin(
             let ring = match &source {
                 crypto::KeySource::File(path) | crypto::KeySource::Generated(path) => {
                     let new = crypto::add_key_to_file(path, &previous)?;
-                    println!(
-                        "added key {} to {} (old keys kept for opening)",
-                        new.current_key_id(),
-                        path.display()
-                    );
+                    if !json {
+                        println!(
+                            "added key {} to {} (old keys kept for opening)",
+                            new.current_key_id(),
+                            path.display()
+                        );
+                    }
                     new
                 }
                 crypto::KeySource::Configured => {
-                    println!(
+                    if !json {
+                        println!(
                         "re-sealing under the configured key {} (to rotate, set JIRA_BRIDGE_MASTER_KEY to a new key and JIRA_BRIDGE_PREVIOUS_MASTER_KEYS to the old one)",
                         ring.current_key_id()
                     );
+                    }
                     ring
                 }
             };
@@ -386,12 +399,20 @@ async fn admin(
             )
             .await;
             let report = outcome?;
-            println!(
-                "re-sealed {} secret(s) under key {}; {} were already under it",
-                report.resealed,
-                ring.current_key_id(),
-                report.already_current
-            );
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"key_id": ring.current_key_id(),
+                        "resealed": report.resealed, "already_current": report.already_current})
+                );
+            } else {
+                println!(
+                    "re-sealed {} secret(s) under key {}; {} were already under it",
+                    report.resealed,
+                    ring.current_key_id(),
+                    report.already_current
+                );
+            }
         }
     }
     Ok(())
