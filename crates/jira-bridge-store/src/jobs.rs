@@ -198,7 +198,9 @@ impl TryFrom<String> for ItemState {
 }
 
 /// Number of a job's items in each state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, sqlx::FromRow)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::FromRow,
+)]
 pub struct JobCounts {
     /// All items.
     pub total: i64,

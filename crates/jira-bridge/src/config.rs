@@ -38,6 +38,10 @@ pub struct Config {
     pub oauth: OAuthConfig,
     /// Jira connections.
     pub connections: ConnectionsConfig,
+    /// Durable jobs.
+    pub jobs: JobsConfig,
+    /// Outbound event deliveries.
+    pub events: EventsConfig,
 }
 
 /// `[server]`
@@ -173,6 +177,24 @@ pub struct ConnectionsConfig {
     pub sweep_interval_seconds: u64,
     /// How long fetched Jira metadata is served from the cache, in seconds.
     pub metadata_ttl_seconds: u64,
+}
+
+/// `[jobs]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// How long a claimed job item stays leased to one replica without a heartbeat,
+    /// in seconds: how soon another replica takes over the items of one that died.
+    pub lease_seconds: u64,
+}
+
+/// `[events]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// How long a claimed delivery stays leased to one replica, in seconds; more
+    /// than the 15 s request timeout.
+    pub delivery_lease_seconds: u64,
 }
 
 /// Why the configuration could not be loaded. Each line names the setting, the
@@ -383,6 +405,18 @@ const ENV_SETTINGS: &[EnvSetting] = &[
         "JIRA_BRIDGE_CONNECTIONS_METADATA_TTL_SECONDS",
         "connections",
         "metadata_ttl_seconds",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_JOBS_LEASE_SECONDS",
+        "jobs",
+        "lease_seconds",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_EVENTS_DELIVERY_LEASE_SECONDS",
+        "events",
+        "delivery_lease_seconds",
         Kind::Int,
     ),
 ];
@@ -604,6 +638,12 @@ impl Config {
             && !self.oauth.scopes.iter().any(|s| s == "offline_access")
         {
             p.push("oauth.scopes (JIRA_BRIDGE_OAUTH_SCOPES) must include offline_access, or connections stop working when the first access token expires".into());
+        }
+        if self.jobs.lease_seconds < 2 {
+            p.push("jobs.lease_seconds (JIRA_BRIDGE_JOBS_LEASE_SECONDS) must be at least 2".into());
+        }
+        if self.events.delivery_lease_seconds <= 15 {
+            p.push("events.delivery_lease_seconds (JIRA_BRIDGE_EVENTS_DELIVERY_LEASE_SECONDS) must be more than the 15 s delivery timeout".into());
         }
         if self.connections.sweep_interval_seconds == 0 {
             p.push("connections.sweep_interval_seconds (JIRA_BRIDGE_CONNECTIONS_SWEEP_INTERVAL_SECONDS) must be at least 1".into());
