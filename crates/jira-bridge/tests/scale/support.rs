@@ -60,35 +60,37 @@ impl Replica {
             .stdout(Stdio::null())
             .spawn()
             .expect("start jira-bridge serve");
-        let stderr = child.stderr.take().expect("stderr");
+        let stderr = child.stderr.take();
         let log = Arc::new(Mutex::new(Vec::new()));
+        // Owned from here on: dropping it (also on a failed start) kills and reaps it.
+        let mut me = Self {
+            name: name.to_owned(),
+            base: String::new(),
+            child,
+            log: log.clone(),
+        };
+        let stderr = stderr.expect("stderr");
         let (tx, rx) = mpsc::channel::<String>();
-        let keep = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                keep.lock().unwrap().push(line.clone());
+                log.lock().unwrap().push(line.clone());
                 let _ = tx.send(line);
             }
         });
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = match rx.recv_timeout(left) {
-                Ok(line) => line,
-                Err(_) => panic!(
+            let Ok(line) = rx.recv_timeout(left) else {
+                panic!(
                     "replica {name} did not log `serving`:\n{}",
-                    log.lock().unwrap().join("\n")
-                ),
+                    me.log.lock().unwrap().join("\n")
+                );
             };
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
                 if v["fields"]["message"] == "serving" {
-                    let addr = v["fields"]["address"].as_str().unwrap().to_owned();
-                    return Self {
-                        name: name.to_owned(),
-                        base: format!("http://{addr}"),
-                        child,
-                        log,
-                    };
+                    let addr = v["fields"]["address"].as_str().unwrap_or_default();
+                    me.base = format!("http://{addr}");
+                    return me;
                 }
             }
         }
