@@ -46,10 +46,16 @@ impl Size {
         expiries: 12,
     };
 
+    /// Whether `JIRA_BRIDGE_SCALE=long` asks for the longer runs.
+    pub fn long() -> bool {
+        std::env::var("JIRA_BRIDGE_SCALE").as_deref() == Ok("long")
+    }
+
     pub fn from_env() -> Self {
-        match std::env::var("JIRA_BRIDGE_SCALE").as_deref() {
-            Ok("long") => Self::LONG,
-            _ => Self::SMALL,
+        if Self::long() {
+            Self::LONG
+        } else {
+            Self::SMALL
         }
     }
 }

@@ -13,8 +13,7 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn workloads_under_injected_faults_lose_and_duplicate_nothing() {
-    let long = matches!(Size::from_env(), s if s.items == Size::LONG.items);
-    let (items, entries) = if long { (300, 300) } else { (40, 40) };
+    let (items, entries) = if Size::long() { (300, 300) } else { (40, 40) };
     let minutes = |m: u64| Duration::from_secs(60 * m);
     let sim = jira_sim::spawn(jira_sim::SimConfig::cloud()).await.unwrap();
     let scenario = sim_get(&sim, "/_sim/scenario").await;
