@@ -363,10 +363,14 @@ async fn run(size: Size) {
         });
     }
 
-    // Forced token expiries: each waits for the rotation it causes.
+    // Forced token expiries: each waits for the rotation it causes and for Jira to
+    // have served more requests since (in-flight calls finish with the new token;
+    // revoking access tokens several times a second is no real-world load).
     {
         let sim_url = sim.base_url().to_owned();
         let expiries = size.expiries;
+        let rr = rr.clone();
+        let priorities = format!("/v1/connections/{con}/priorities?refresh=true");
         work.spawn(async move {
             let http = reqwest::Client::new();
             let refreshes = || async {
@@ -393,6 +397,30 @@ async fn run(size: Size) {
                     "a refresh after a forced expiry",
                     Duration::from_secs(120),
                     || async { (refreshes().await > before).then_some(()) },
+                )
+                .await;
+                let served = || async {
+                    http.get(format!("{sim_url}/_sim/stats"))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json::<Value>()
+                        .await
+                        .unwrap()["total"]
+                        .as_u64()
+                        .unwrap_or(0)
+                };
+                let at = served().await;
+                eventually(
+                    "Jira serving requests after a rotation",
+                    Duration::from_secs(120),
+                    || async {
+                        // Our own calls through the connection count too, so this ends
+                        // even when the other workloads are done.
+                        let r = rr.send(Method::GET, &priorities, None, None).await;
+                        assert!(r.status().is_success(), "{}", r.status());
+                        (served().await >= at + 25).then_some(())
+                    },
                 )
                 .await;
             }
