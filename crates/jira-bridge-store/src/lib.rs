@@ -117,6 +117,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod jobs;
 pub mod links;
+pub mod notify;
 pub mod secrets;
 pub mod sync_history;
 pub mod tenants;

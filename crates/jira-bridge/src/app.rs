@@ -244,7 +244,12 @@ pub async fn run(
     let app = App::build(config).await?;
     crate::exports::handlers::observe(app.state());
     crate::jobs::start_runner(&app, &shutdown);
-    crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
+    let events = crate::events::EventsSettings {
+        lease: Duration::from_secs(app.state().config.events.delivery_lease_seconds),
+        ..crate::events::EventsSettings::default()
+    };
+    crate::events::start(&app, events, &shutdown);
+    crate::changes::start(&app, &shutdown);
     app.spawn_background(
         "connections-sweep",
         &shutdown,

@@ -42,6 +42,10 @@ pub struct Config {
     pub worklogs: WorklogsConfig,
     /// Jira's webhooks in.
     pub webhooks: WebhooksConfig,
+    /// Durable jobs.
+    pub jobs: JobsConfig,
+    /// Outbound event deliveries.
+    pub events: EventsConfig,
 }
 
 /// `[server]`
@@ -209,6 +213,22 @@ pub struct WebhooksConfig {
     pub inbound_burst: u64,
     /// Largest inbound delivery body, in bytes (at most `server.body_limit_bytes`).
     pub inbound_body_limit_bytes: u64,
+/// `[jobs]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// How long a claimed job item stays leased to one replica without a heartbeat,
+    /// in seconds: how soon another replica takes over the items of one that died.
+    pub lease_seconds: u64,
+}
+
+/// `[events]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// How long a claimed delivery stays leased to one replica, in seconds; more
+    /// than the 15 s request timeout.
+    pub delivery_lease_seconds: u64,
 }
 
 /// Why the configuration could not be loaded. Each line names the setting, the
@@ -434,6 +454,12 @@ const ENV_SETTINGS: &[EnvSetting] = &[
         Kind::Int,
     ),
     s(
+        "JIRA_BRIDGE_JOBS_LEASE_SECONDS",
+        "jobs",
+        "lease_seconds",
+        Kind::Int,
+    ),
+    s(
         "JIRA_BRIDGE_WORKLOGS_CONCURRENCY",
         "worklogs",
         "concurrency",
@@ -473,6 +499,12 @@ const ENV_SETTINGS: &[EnvSetting] = &[
         "JIRA_BRIDGE_WEBHOOKS_INBOUND_BODY_LIMIT_BYTES",
         "webhooks",
         "inbound_body_limit_bytes",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_EVENTS_DELIVERY_LEASE_SECONDS",
+        "events",
+        "delivery_lease_seconds",
         Kind::Int,
     ),
 ];
@@ -709,6 +741,12 @@ impl Config {
         }
         if self.webhooks.inbound_body_limit_bytes == 0 {
             p.push("webhooks.inbound_body_limit_bytes (JIRA_BRIDGE_WEBHOOKS_INBOUND_BODY_LIMIT_BYTES) must be at least 1; the default is 1048576 (1 MiB)".into());
+        }
+        if self.jobs.lease_seconds < 2 {
+            p.push("jobs.lease_seconds (JIRA_BRIDGE_JOBS_LEASE_SECONDS) must be at least 2".into());
+        }
+        if self.events.delivery_lease_seconds <= 15 {
+            p.push("events.delivery_lease_seconds (JIRA_BRIDGE_EVENTS_DELIVERY_LEASE_SECONDS) must be more than the 15 s delivery timeout".into());
         }
         if self.connections.sweep_interval_seconds == 0 {
             p.push("connections.sweep_interval_seconds (JIRA_BRIDGE_CONNECTIONS_SWEEP_INTERVAL_SECONDS) must be at least 1".into());

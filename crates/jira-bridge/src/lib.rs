@@ -21,6 +21,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod changes;
 pub mod cli;
 pub mod code_links;
 pub mod config;

@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::config::{Auth, ClientOptions, Deployment, Flavor, SiteConfig};
 use crate::error::{from_status, Error, RequestCtx, Result};
-use crate::pacer::{Pacer, PacerConfig, PacerRegistry, PacerStats, RateInfo};
+use crate::pacer::{Pacer, PacerConfig, PacerRegistry, PacerStats, RateInfo, RetryReason};
 
 /// Where a request's path is rooted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -424,7 +424,10 @@ impl JiraClient {
         let pacer = &self.inner.pacer;
         let max_retries = pacer.config().retry.max_retries;
         let mut attempt: u32 = 0;
-        let mut refreshed = false;
+        // Answers to a 401 so far. The token source may answer a 401 with a token
+        // another process stored meanwhile rather than refreshing; that one can have
+        // expired too, so a second 401 gets one more (then refreshing) chance.
+        let mut unauthorized: u8 = 0;
         let mut oauth_token: Option<SecretString> = None;
         loop {
             let auth = match &self.inner.site.auth {
@@ -488,11 +491,11 @@ impl JiraClient {
                     if (200..300).contains(&status) || req.accept.contains(&status) {
                         return Ok(Answer { status, body, ctx });
                     }
-                    if status == 401 && !refreshed {
+                    if status == 401 && unauthorized < 2 {
                         if let (Auth::OAuth { source, .. }, Some(rejected)) =
                             (&self.inner.site.auth, &oauth_token)
                         {
-                            refreshed = true;
+                            unauthorized += 1;
                             let fresh = source.on_unauthorized(rejected).await.map_err(|e| {
                                 Error::Token {
                                     ctx: ctx.clone(),
@@ -509,7 +512,12 @@ impl JiraClient {
                     if retryable && attempt < max_retries {
                         let delay = pacer.backoff(attempt).max(min_delay);
                         attempt += 1;
-                        pacer.sleep_before_retry(delay).await;
+                        let reason = if status == 429 {
+                            RetryReason::RateLimited
+                        } else {
+                            RetryReason::ServerError
+                        };
+                        pacer.sleep_before_retry(reason, delay).await;
                         continue;
                     }
                     if (300..400).contains(&status) {
@@ -544,7 +552,9 @@ impl JiraClient {
                     if attempt < max_retries {
                         let delay = pacer.backoff(attempt);
                         attempt += 1;
-                        pacer.sleep_before_retry(delay).await;
+                        pacer
+                            .sleep_before_retry(RetryReason::Transport, delay)
+                            .await;
                         continue;
                     }
                     if is_timeout && !not_sent {

@@ -40,7 +40,7 @@ pub use error::{Error, ErrorCollection, RequestCtx, Result};
 pub use issues::{GetIssue, BULK_CREATE_CHUNK};
 pub use meta::ProjectQuery;
 pub use models::*;
-pub use pacer::{Pacer, PacerConfig, PacerRegistry, PacerStats, RetryConfig};
+pub use pacer::{Pacer, PacerConfig, PacerRegistry, PacerStats, RetryConfig, RetryReason};
 pub use search::BULK_FETCH_CHUNK;
 pub use transitions::{Category, Target, TransitionOutcome};
 pub use users::{AssignableScope, PermissionScope, UserPermission};

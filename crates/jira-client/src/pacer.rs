@@ -12,7 +12,7 @@
 //! up to [`PacerConfig::max_rate`]. A 429 whose `RateLimit-Reason` is
 //! `jira-per-issue-on-write` only delays the request concerned.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
@@ -114,6 +114,10 @@ pub struct PacerStats {
     pub retries: u64,
     /// Answers with a 5xx status.
     pub server_errors: u64,
+    /// Answers by HTTP status.
+    pub responses_by_status: BTreeMap<u16, u64>,
+    /// Retries by [`RetryReason`] (its [`RetryReason::as_str`]).
+    pub retries_by_reason: BTreeMap<&'static str, u64>,
     /// Attempts that failed below HTTP (connect, reset, timeout).
     pub transport_errors: u64,
     /// Total time requests spent waiting for the pacer (bucket, pause, concurrency cap).
@@ -124,6 +128,28 @@ pub struct PacerStats {
     pub current_rate: f64,
     /// Requests in flight now.
     pub in_flight: usize,
+}
+
+/// Why a request was sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RetryReason {
+    /// Jira answered 429.
+    RateLimited,
+    /// Jira answered 5xx (idempotent requests only).
+    ServerError,
+    /// The attempt failed below HTTP (connect, reset, timeout).
+    Transport,
+}
+
+impl RetryReason {
+    /// `rate_limited`, `server_error` or `transport`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RateLimited => "rate_limited",
+            Self::ServerError => "server_error",
+            Self::Transport => "transport",
+        }
+    }
 }
 
 /// Rate-limit information read from an answer's headers.
@@ -212,6 +238,8 @@ pub struct Pacer {
     rate_limited: AtomicU64,
     retries: AtomicU64,
     server_errors: AtomicU64,
+    by_status: Mutex<BTreeMap<u16, u64>>,
+    by_reason: Mutex<BTreeMap<&'static str, u64>>,
     transport_errors: AtomicU64,
     wait_us: AtomicU64,
     backoff_us: AtomicU64,
@@ -263,6 +291,8 @@ impl Pacer {
             rate_limited: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             server_errors: AtomicU64::new(0),
+            by_status: Mutex::new(BTreeMap::new()),
+            by_reason: Mutex::new(BTreeMap::new()),
             transport_errors: AtomicU64::new(0),
             wait_us: AtomicU64::new(0),
             backoff_us: AtomicU64::new(0),
@@ -360,6 +390,7 @@ impl Pacer {
     /// at least wait before a retry (for a 429: `Retry-After` with jitter).
     pub fn on_response(&self, status: u16, info: &RateInfo) -> Duration {
         self.responses.fetch_add(1, Ordering::Relaxed);
+        *self.by_status.lock().entry(status).or_default() += 1;
         if status == 429 {
             self.rate_limited.fetch_add(1, Ordering::Relaxed);
             let (lo, hi) = self.cfg.retry_after_jitter;
@@ -418,9 +449,10 @@ impl Pacer {
         exp.mul_f64(jitter(r.jitter.0, r.jitter.1))
     }
 
-    /// Sleep before a retry, counting it.
-    pub async fn sleep_before_retry(&self, d: Duration) {
+    /// Sleep before a retry, counting it under its reason.
+    pub async fn sleep_before_retry(&self, reason: RetryReason, d: Duration) {
         self.retries.fetch_add(1, Ordering::Relaxed);
+        *self.by_reason.lock().entry(reason.as_str()).or_default() += 1;
         self.add_us(&self.backoff_us, d);
         tokio::time::sleep(d).await;
     }
@@ -457,6 +489,8 @@ impl Pacer {
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             server_errors: self.server_errors.load(Ordering::Relaxed),
+            responses_by_status: self.by_status.lock().clone(),
+            retries_by_reason: self.by_reason.lock().clone(),
             transport_errors: self.transport_errors.load(Ordering::Relaxed),
             wait_time: Duration::from_micros(self.wait_us.load(Ordering::Relaxed)),
             backoff_time: Duration::from_micros(self.backoff_us.load(Ordering::Relaxed)),

@@ -58,6 +58,7 @@ mod connections;
 mod events;
 mod foundation;
 mod jobs;
+mod notify;
 mod worklogs;
 
 #[tokio::test]

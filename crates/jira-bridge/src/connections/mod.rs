@@ -271,6 +271,13 @@ pub async fn report_unauthorized(
 
 async fn report_jira_error(shared: &Shared, row: &Connection, e: &jira_client::Error) {
     let reason = match e {
+        // An OAuth grant is dead only when Atlassian refuses its refresh token (the
+        // token source marks it then). A 401 to a fresh access token is a race with
+        // a rotation elsewhere or a missing permission: the grant still works.
+        jira_client::Error::Unauthorized { .. } if row.kind == "cloud_oauth" => {
+            tracing::warn!(connection = %row.id, "Jira answered 401 to a fresh OAuth access token; the connection stays usable");
+            return;
+        }
         jira_client::Error::Unauthorized { .. } => {
             "Jira answered 401 Unauthorized: the credentials are no longer accepted".to_owned()
         }

@@ -105,6 +105,7 @@ impl EventsApp {
         let shutdown = CancellationToken::new();
         let app = jira_bridge::App::build(config).await.unwrap();
         events::start(&app, settings, &shutdown);
+        jira_bridge::changes::start(&app, &shutdown);
         let server = tokio::spawn(app.serve(listener, shutdown.clone()));
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
