@@ -5,8 +5,10 @@
 
 mod helpers;
 
+mod api_fuzz;
 mod audit;
 mod auth;
+mod authz;
 mod binary;
 mod code_links;
 mod connections;
