@@ -21,6 +21,7 @@ mod keys;
 mod oauth;
 mod operations;
 mod search;
+mod secret_scan;
 mod secrets;
 mod sync;
 mod tickets;
