@@ -165,9 +165,34 @@ pub struct ClientBuilder {
     options: ClientOptions,
     pacer: Option<Arc<Pacer>>,
     registry: Option<&'static PacerRegistry>,
+    resolver: Option<DnsResolver>,
+}
+
+/// A DNS resolver for the client's connections (e.g. one refusing internal addresses).
+#[derive(Clone)]
+struct DnsResolver(Arc<dyn reqwest::dns::Resolve>);
+
+impl reqwest::dns::Resolve for DnsResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        self.0.resolve(name)
+    }
+}
+
+impl std::fmt::Debug for DnsResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DnsResolver")
+    }
 }
 
 impl ClientBuilder {
+    /// Resolve host names with `resolver` instead of the system's: the caller's policy
+    /// applies to every connection, so a name that resolves to a refused address
+    /// later (DNS rebinding) is still refused.
+    pub fn dns_resolver(mut self, resolver: Arc<dyn reqwest::dns::Resolve>) -> Self {
+        self.resolver = Some(DnsResolver(resolver));
+        self
+    }
+
     /// HTTP options (timeouts, user agent).
     pub fn options(mut self, options: ClientOptions) -> Self {
         self.options = options;
@@ -212,12 +237,16 @@ impl ClientBuilder {
                 ));
             }
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .connect_timeout(self.options.connect_timeout)
             .timeout(self.options.request_timeout)
             .user_agent(self.options.user_agent.clone())
             .redirect(same_origin_redirects())
-            .use_rustls_tls()
+            .use_rustls_tls();
+        if let Some(resolver) = self.resolver {
+            http = http.dns_resolver(Arc::new(resolver));
+        }
+        let http = http
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {}", e.without_url())))?;
         let pacer = match self.pacer {
@@ -296,6 +325,7 @@ impl JiraClient {
     /// A builder for `site`.
     pub fn builder(site: SiteConfig) -> ClientBuilder {
         ClientBuilder {
+            resolver: None,
             site,
             options: ClientOptions::default(),
             pacer: None,

@@ -168,7 +168,7 @@ pub struct CreateTenantArgs {
     /// Name of the first key.
     #[arg(long, default_value = "default")]
     pub key_name: String,
-    /// Scopes of the first key (repeatable; default `*`).
+    /// Scopes of the first key (repeatable): `*` (default), `write`, `read` (read only).
     #[arg(long = "scope")]
     pub scopes: Vec<String>,
 }
@@ -181,7 +181,7 @@ pub struct CreateKeyArgs {
     /// Key name.
     #[arg(long, default_value = "default")]
     pub name: String,
-    /// Scopes (repeatable; default `*`).
+    /// Scopes (repeatable): `*` (default), `write`, `read` (read only).
     #[arg(long = "scope")]
     pub scopes: Vec<String>,
 }

@@ -5,8 +5,10 @@
 
 mod helpers;
 
+mod api_fuzz;
 mod audit;
 mod auth;
+mod authz;
 mod binary;
 mod code_links;
 mod connections;
@@ -20,6 +22,7 @@ mod keys;
 mod oauth;
 mod operations;
 mod search;
+mod secret_scan;
 mod secrets;
 mod sync;
 mod tickets;
