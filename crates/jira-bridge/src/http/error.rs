@@ -55,6 +55,10 @@ pub enum ApiError {
     /// Missing, unknown or revoked credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// Authenticated, but the request is refused (e.g. a console request without its
+    /// CSRF token).
+    #[error("{0}")]
+    Forbidden(String),
     /// No such resource (or another tenant's).
     #[error("{0}")]
     NotFound(String),
@@ -114,6 +118,7 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -131,6 +136,7 @@ impl ApiError {
             Self::BadRequest { .. } => "bad-request",
             Self::Validation { .. } => "validation",
             Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict(_) => "conflict",
@@ -147,6 +153,7 @@ impl ApiError {
             Self::BadRequest { .. } => "Malformed request",
             Self::Validation { .. } => "Invalid input",
             Self::Unauthorized(_) => "Not authenticated",
+            Self::Forbidden(_) => "Forbidden",
             Self::NotFound(_) => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict(_) => "Conflict",
