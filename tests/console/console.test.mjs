@@ -230,7 +230,16 @@ try {
   await page.getByRole("button", { name: "Filter", exact: true }).click();
   await page.waitForURL(/source_kind=story/);
   assert.ok((await page.locator("tbody tr").count()) > 0);
-  await page.locator(".badge.cat-new").first().waitFor();
+  // Refresh reads the status from Jira; the badge is coloured by its category.
+  const first = page.locator("tbody tr").first();
+  const firstKey = (await first.locator("td").first().locator("a").textContent()).trim();
+  await first.getByRole("button", { name: "Refresh", exact: true }).click();
+  await page.locator("#flash").filter({ hasText: "Refreshed" }).waitFor();
+  await page.locator("tr", { hasText: firstKey }).locator(".badge.cat-new").waitFor();
+  // Transition to the in-progress category.
+  await page.locator("tr", { hasText: firstKey }).locator("select[data-transition]").selectOption("in_progress");
+  await page.locator("#flash").filter({ hasText: `${firstKey} is now` }).waitFor();
+  await page.locator("tr", { hasText: firstKey }).locator(".badge.cat-indeterminate").waitFor();
   await shot(page, "tickets");
   await page.getByLabel("Status category").selectOption("done");
   await page.getByRole("button", { name: "Filter", exact: true }).click();
@@ -248,7 +257,10 @@ try {
   });
   const synced = await v1("POST", "/v1/time-entries/console-conflict/sync");
   assert.equal(synced.state, "synced");
-  await sim("PUT", `/_sim/issues/${issueKey}/worklogs/${synced.worklog_id}`, { as: "alice", timeSpentSeconds: 5400, comment: "changed in Jira" });
+  await sim("PUT", `/_sim/issues/${issueKey}/worklogs/${synced.worklog_id}`, {
+    as: "alice", timeSpentSeconds: 5400,
+    comment: { type: "doc", version: 1, content: [{ type: "paragraph", content: [{ type: "text", text: "changed in Jira" }] }] },
+  });
   await until("the conflict", async () => (await v1("GET", "/v1/time-entries/console-conflict")).state === "conflict", 90_000);
   await page.getByRole("link", { name: "Time entries", exact: true }).click();
   const conflict = page.getByRole("group", { name: "Conflict of console-conflict" });
@@ -287,6 +299,7 @@ try {
   await page.getByRole("link", { name: "Events", exact: true }).click();
   await page.getByLabel("URL").fill("https://hooks.example.com/jira-bridge");
   await page.getByRole("button", { name: "Add endpoint", exact: true }).click();
+  await page.locator("#secret-once").waitFor();
   const secret = await page.locator("#secret-value").textContent();
   assert.match(secret, /^whsec_/);
   await shot(page, "events-secret");
@@ -300,11 +313,11 @@ try {
   // --- Search with autosuggest ------------------------------------------------------------
   await page.getByRole("link", { name: "Search", exact: true }).click();
   await page.getByLabel("Connection").selectOption({ label: "Acme (simulated)" });
-  await page.getByRole("combobox").pressSequentially(issueKey.split("-")[0] + "-", { delay: 20 });
-  await page.getByRole("option").first().waitFor();
+  await page.getByRole("combobox", { name: "Issue key or text" }).pressSequentially(issueKey.split("-")[0] + "-", { delay: 20 });
+  await page.locator("#suggestions [role=option]").first().waitFor();
   await shot(page, "search-suggestions");
-  await page.getByRole("combobox").press("ArrowDown");
-  await page.getByRole("combobox").press("Enter");
+  await page.getByRole("combobox", { name: "Issue key or text" }).press("ArrowDown");
+  await page.getByRole("combobox", { name: "Issue key or text" }).press("Enter");
   await page.locator("#search-results tbody tr").first().waitFor();
   await shot(page, "search");
 
