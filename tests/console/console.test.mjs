@@ -210,7 +210,7 @@ try {
   await shot(page, "job-finished");
   const failed = Number(await page.locator("#c-failed").textContent());
   assert.ok(failed > 0, "the injected fault failed some items");
-  await page.locator("#items tr.item-failed").first().waitFor();
+  await page.locator("#items tr.row-failed").first().waitFor();
 
   // Retry the failed items: the job ends succeeded.
   await sim("PUT", "/_sim/faults", {});

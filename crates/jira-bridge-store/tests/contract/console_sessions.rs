@@ -26,28 +26,63 @@ pub async fn console_sessions_expire_end_and_follow_their_key(store: &Store) {
         csrf_token: format!("csrf-{id}"),
         expires_at,
     };
-    store.create_console_session(&new("s1", later(60))).await.unwrap();
-    store.create_console_session(&new("s2", later(1))).await.unwrap();
+    store
+        .create_console_session(&new("s1", later(60)))
+        .await
+        .unwrap();
+    store
+        .create_console_session(&new("s2", later(1)))
+        .await
+        .unwrap();
 
-    let got = store.find_console_session("s1", now).await.unwrap().unwrap();
+    let got = store
+        .find_console_session("s1", now)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.tenant_id, tenant.id);
     assert_eq!(got.api_key_id, k.id);
     assert_eq!(got.csrf_token, "csrf-s1");
-    assert!(store.find_console_session("nope", now).await.unwrap().is_none());
+    assert!(store
+        .find_console_session("nope", now)
+        .await
+        .unwrap()
+        .is_none());
 
     // Expired at a later instant, and purged.
-    assert!(store.find_console_session("s2", later(2)).await.unwrap().is_none());
-    assert_eq!(store.purge_expired_console_sessions(later(2)).await.unwrap(), 1);
-    assert!(store.find_console_session("s2", now).await.unwrap().is_none());
+    assert!(store
+        .find_console_session("s2", later(2))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .purge_expired_console_sessions(later(2))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .find_console_session("s2", now)
+        .await
+        .unwrap()
+        .is_none());
 
     // Sign-out deletes it once.
     assert!(store.delete_console_session("s1").await.unwrap());
     assert!(!store.delete_console_session("s1").await.unwrap());
 
     // A revoked key ends its sessions.
-    store.create_console_session(&new("s3", later(60))).await.unwrap();
+    store
+        .create_console_session(&new("s3", later(60)))
+        .await
+        .unwrap();
     store.revoke_api_key(&tenant.id, &k.id).await.unwrap();
-    assert!(store.find_console_session("s3", now).await.unwrap().is_none());
+    assert!(store
+        .find_console_session("s3", now)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 crate::contract!(console_sessions_expire_end_and_follow_their_key);

@@ -30,10 +30,7 @@ pub async fn serve(Path(name): Path<String>) -> Response {
             let mut res = (*body).into_response();
             let h = res.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-cache"),
-            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             h.insert(
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),

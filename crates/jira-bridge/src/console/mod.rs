@@ -187,7 +187,11 @@ pub fn html<T: Template>(page: &T) -> Response {
         }
         Err(e) => {
             tracing::error!(error = %e, "rendering a console page failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
         }
     }
 }

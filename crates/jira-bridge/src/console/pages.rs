@@ -62,8 +62,12 @@ fn given(v: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn connection_list(state: &AppState, session: &Session) -> Result<Vec<ConnectionResponse>, PageError> {
-    let page = crate::connections::list(state, &session.tenant.id, None, &PageRequest::first(500)).await?;
+async fn connection_list(
+    state: &AppState,
+    session: &Session,
+) -> Result<Vec<ConnectionResponse>, PageError> {
+    let page =
+        crate::connections::list(state, &session.tenant.id, None, &PageRequest::first(500)).await?;
     Ok(page.items.into_iter().map(Into::into).collect())
 }
 
@@ -86,7 +90,10 @@ async fn connections(State(state): State<AppState>, session: Session) -> PageRes
     let mut rows = Vec::new();
     for c in connection_list(&state, &session).await? {
         let id: ConnectionId = c.id.parse().map_err(|_| not_found("connection"))?;
-        let setup = state.store.get_webhook_setup(&session.tenant.id, &id).await?;
+        let setup = state
+            .store
+            .get_webhook_setup(&session.tenant.id, &id)
+            .await?;
         let counts = state.store.count_inbound(&id).await?;
         rows.push(ConnectionRow {
             health: crate::webhooks_in::api::health(setup.as_ref(), counts),
@@ -407,21 +414,25 @@ async fn time_entries(
         .store
         .list_time_entries(&session.tenant.id, &filter, &page)
         .await?;
-    let next = rows.next_cursor.map(|c| {
-        query_string(&[("state", filter.state.as_deref()), ("cursor", Some(&c))])
-    });
+    let next = rows
+        .next_cursor
+        .map(|c| query_string(&[("state", filter.state.as_deref()), ("cursor", Some(&c))]));
     let rows = rows
         .items
         .into_iter()
         .map(|e| {
             let e = TimeEntryResponse::from(e);
-            let remote = e.remote.as_ref().filter(|_| e.state == "conflict").map(|r| {
-                (
-                    text_of(&r["started"]),
-                    text_of(&r["time_spent_seconds"]),
-                    text_of(&r["comment"]),
-                )
-            });
+            let remote = e
+                .remote
+                .as_ref()
+                .filter(|_| e.state == "conflict")
+                .map(|r| {
+                    (
+                        text_of(&r["started"]),
+                        text_of(&r["time_spent_seconds"]),
+                        text_of(&r["comment"]),
+                    )
+                });
             EntryRow { e, remote }
         })
         .collect();
@@ -596,8 +607,10 @@ mod filters {
 
     /// Percent-encoding for one path segment.
     pub fn pathseg<T: Display>(s: T, _: &dyn askama::Values) -> askama::Result<String> {
-        Ok(url::form_urlencoded::byte_serialize(s.to_string().as_bytes())
-            .collect::<String>()
-            .replace('+', "%20"))
+        Ok(
+            url::form_urlencoded::byte_serialize(s.to_string().as_bytes())
+                .collect::<String>()
+                .replace('+', "%20"),
+        )
     }
 }

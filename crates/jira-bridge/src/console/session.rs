@@ -74,7 +74,8 @@ fn secure(state: &AppState) -> bool {
 /// A `Set-Cookie` value: HTTP-only, same-site, path `/`.
 pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_s: i64) -> HeaderValue {
     let secure = if secure(state) { "; Secure" } else { "" };
-    let text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}");
+    let text =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -124,7 +125,10 @@ async fn load(store: &Store, row: ConsoleSession) -> Result<Session, ApiError> {
 }
 
 /// The live session named by the request's cookie, if any.
-pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, ApiError> {
+pub async fn from_headers(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, ApiError> {
     let Some(id) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
@@ -145,10 +149,7 @@ pub async fn api_tenant(parts: &Parts, state: &AppState) -> Result<Option<Tenant
         return Ok(None);
     };
     if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        let given = parts
-            .headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok());
+        let given = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
         session.check_csrf(given)?;
     }
     Ok(Some(session.tenant))
@@ -168,7 +169,9 @@ pub async fn open(state: &AppState, api_key: &str) -> Result<(String, Session), 
         .await?
         .ok_or_else(invalid)?;
     if found.is_revoked() {
-        return Err(ApiError::Unauthorized("that API key has been revoked".into()));
+        return Err(ApiError::Unauthorized(
+            "that API key has been revoked".into(),
+        ));
     }
     let id = random_token();
     let row = NewConsoleSession {

@@ -10,6 +10,7 @@ mod auth;
 mod binary;
 mod code_links;
 mod connections;
+mod console;
 mod errors;
 mod events;
 mod idempotency;
