@@ -113,6 +113,7 @@ pub mod configs;
 pub mod connections;
 pub mod console_sessions;
 pub mod events;
+pub mod exports;
 pub mod idempotency;
 pub mod inbound;
 pub mod jobs;

@@ -13,6 +13,7 @@ mod connections;
 mod console;
 mod errors;
 mod events;
+mod exports;
 mod idempotency;
 mod jobs;
 mod jobs_api;
