@@ -183,16 +183,28 @@ try {
   await row.locator(".result.ok").filter({ hasText: "All targets exist" }).waitFor();
   await shot(page, "configs");
 
-  // --- 200 stories as a job: the progress bar reaches 100% live -----------------
-  // Slow the simulated Jira a little so progress is observable, and make the
-  // first bulk create fail so one batch of items fails and can be retried.
+  // --- A 200-story export: paste YAML, preview the tree, run, watch it live -----------
+  // Slow the simulated Jira a little so progress is observable, and make one bulk
+  // create of stories fail so a batch of items fails and can be retried.
   await sim("PUT", "/_sim/pacing", { latency_ms: 20, latency_per_item_ms: 5 });
-  await sim("PUT", "/_sim/faults", { rules: [{ method: "POST", path_contains: "/issue/bulk", fault: "error", status: 400, count: 1 }] });
-  const configs = await v1("GET", "/v1/configs");
-  const cfg = configs.items.find((c) => c.name === "console-stories");
-  const items = Array.from({ length: 200 }, (_, i) => ({ source: { kind: "story", id: `story-${i + 1}` }, summary: `Story ${i + 1}` }));
-  const started = await v1("POST", "/v1/tickets/bulk", { config_id: cfg.id, target: "web", items });
-  await page.goto(`${BASE}/console/jobs/${started.job_id}`);
+  await sim("PUT", "/_sim/faults", { rules: [{ method: "POST", path_contains: "/issue/bulk", fault: "error", status: 400, count: 1, skip: 1 }] });
+  let yaml = "project_key: WEB\nepics:\n";
+  for (let e = 1; e <= 4; e++) {
+    yaml += `  - source: epic-${e}\n    summary: Epic ${e}\n    stories:\n`;
+    for (let i = 1; i <= 50; i++) {
+      yaml += `      - source: story-${e}-${i}\n        summary: Story ${e}.${i}\n        acceptance_criteria: ["works"]\n`;
+    }
+  }
+  await page.getByRole("link", { name: "Exports", exact: true }).click();
+  await shot(page, "exports-empty");
+  await page.getByLabel("Connection").selectOption({ label: "Acme (simulated)" });
+  await page.getByLabel("Or paste the tree (JSON or YAML)").fill(yaml);
+  await page.getByRole("button", { name: "Preview", exact: true }).click();
+  await page.locator("#e-plan").filter({ hasText: "204 to create" }).waitFor();
+  assert.equal(await page.locator("#e-plan > div > ul.tree > li").count(), 4, "four epics in the preview");
+  await shot(page, "export-preview");
+  await page.getByRole("button", { name: "Run export", exact: true }).click();
+  await page.waitForURL(/\/console\/jobs\/job_/);
   const seen = await page.evaluate(() => {
     window.__progress = [];
     const bar = document.getElementById("job-progress");
@@ -218,17 +230,44 @@ try {
   await page.locator("#flash").filter({ hasText: "queued again" }).waitFor();
   await page.locator('#job[data-state="succeeded"]').waitFor({ timeout: 120_000 });
   assert.equal(await page.locator("#c-failed").textContent(), "0");
-  assert.equal(await page.locator("#c-succeeded").textContent(), "200");
+  assert.equal(await page.locator("#c-succeeded").textContent(), "204");
   await shot(page, "job-retried");
   await sim("PUT", "/_sim/pacing", {});
   await page.getByRole("link", { name: "Jobs", exact: true }).click();
   await shot(page, "jobs");
 
+  // The export's tree with issue keys; roll it back.
+  await page.getByRole("link", { name: "Exports", exact: true }).click();
+  await page.locator("tbody tr a").first().click();
+  await page.locator("ul.tree .node").first().waitFor();
+  assert.equal(await page.locator("ul.tree > li").count(), 4);
+  await shot(page, "export-tree");
+  await page.getByRole("button", { name: "Roll back", exact: true }).click();
+  await page.waitForURL(/\/console\/jobs\/job_/);
+  await page.locator('#job[data-state="succeeded"]').waitFor({ timeout: 120_000 });
+  await shot(page, "export-rolled-back");
+
+  // --- Releases: per-platform epics and completion ----------------------------------
+  await page.getByRole("link", { name: "Releases", exact: true }).click();
+  await page.getByLabel("Config").selectOption({ label: "console-stories" });
+  await page.getByLabel("Version").fill("9.9.9");
+  await page.getByRole("button", { name: "Create release", exact: true }).click();
+  await page.locator("#flash").filter({ hasText: "Release 9.9.9 created" }).waitFor();
+  const release = page.locator("section.release", { hasText: "9.9.9" });
+  await until("the release epic", async () => {
+    await page.reload();
+    return (await release.locator("td a").count()) > 0;
+  });
+  await release.getByRole("button", { name: "Check now", exact: true }).click();
+  await page.locator("#flash").filter({ hasText: "Checked 9.9.9" }).waitFor();
+  await release.locator(".badge", { hasText: "in progress" }).waitFor();
+  await shot(page, "releases");
+
   // --- Tickets: filters and badges ------------------------------------------------
   await page.getByRole("link", { name: "Tickets", exact: true }).click();
-  await page.getByLabel("Source kind").fill("story");
+  await page.getByLabel("Source kind").fill("demo");
   await page.getByRole("button", { name: "Filter", exact: true }).click();
-  await page.waitForURL(/source_kind=story/);
+  await page.waitForURL(/source_kind=demo/);
   assert.ok((await page.locator("tbody tr").count()) > 0);
   // Refresh reads the status from Jira; the badge is coloured by its category.
   const first = page.locator("tbody tr").first();

@@ -21,12 +21,15 @@ use crate::configs::api::ConfigResponse;
 use crate::connections::api::ConnectionResponse;
 use crate::connections::oauth::Site;
 use crate::events::api::{DeliveryResponse, SubscriptionResponse};
+use crate::exports::{ExportNode, ExportView};
 use crate::http::{ApiError, AppState};
 use crate::jobs::api::{JobItemResponse, JobResponse};
 use crate::jobs::JobId;
+use crate::releases::ReleaseView;
 use crate::tickets::api::TicketResponse;
 use crate::webhooks_in::api::WebhookHealth;
 use crate::worklogs::api::{SyncAttemptResponse, TimeEntryResponse};
+use jira_bridge_store::exports::ExportId;
 
 /// Rows shown on one page of a list.
 const PAGE: u32 = 50;
@@ -46,6 +49,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/events", get(events))
         .route("/console/events/{id}", get(subscription))
         .route("/console/search", get(search))
+        .route("/console/exports", get(exports))
+        .route("/console/exports/parse", axum::routing::post(parse_tree))
+        .route("/console/exports/{id}", get(export))
+        .route("/console/releases", get(releases))
 }
 
 type PageResult = Result<Response, PageError>;
@@ -593,6 +600,128 @@ async fn search(State(state): State<AppState>, session: Session) -> PageResult {
     Ok(html(&SearchPage {
         ctx: Ctx::new(&session, "/console/search"),
         connections: connection_list(&state, &session).await?,
+    }))
+}
+
+// --- Exports -------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "console/exports.html")]
+struct ExportsPage {
+    ctx: Ctx,
+    exports: Vec<ExportView>,
+    connections: Vec<ConnectionResponse>,
+    next: Option<String>,
+}
+
+async fn exports(
+    State(state): State<AppState>,
+    session: Session,
+    Query(c): Query<Cursor>,
+) -> PageResult {
+    let page = PageRequest::new(Some(PAGE), given(&c.cursor).as_deref())?;
+    let rows = state.store.list_exports(&session.tenant.id, &page).await?;
+    let mut exports = Vec::with_capacity(rows.items.len());
+    for e in rows.items {
+        exports.push(crate::exports::view(&state.store, e, false).await?);
+    }
+    Ok(html(&ExportsPage {
+        ctx: Ctx::new(&session, "/console/exports"),
+        exports,
+        connections: connection_list(&state, &session).await?,
+        next: rows
+            .next_cursor
+            .map(|c| query_string(&[("cursor", Some(&c))])),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "console/export.html")]
+struct ExportPage {
+    ctx: Ctx,
+    export: ExportView,
+    epics: Vec<ExportNode>,
+}
+
+async fn export(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> PageResult {
+    let id: ExportId = id.parse().map_err(|_| not_found("export"))?;
+    let row = state
+        .store
+        .get_export(&session.tenant.id, &id)
+        .await?
+        .ok_or_else(|| not_found("export"))?;
+    let mut export = crate::exports::view(&state.store, row, true).await?;
+    let epics = export.epics.take().unwrap_or_default();
+    Ok(html(&ExportPage {
+        ctx: Ctx::new(&session, "/console/exports"),
+        export,
+        epics,
+    }))
+}
+
+/// `POST /console/exports/parse`: a pasted or uploaded tree, JSON or YAML, as JSON
+/// (for the preview, which the script then sends to `POST /v1/exports` as a dry run).
+async fn parse_tree(
+    session: Session,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let token = headers
+        .get(super::session::CSRF_HEADER)
+        .and_then(|v| v.to_str().ok());
+    session.check_csrf(token)?;
+    let value: serde_json::Value = serde_yaml::from_str(&body)
+        .map_err(|e| ApiError::invalid_field("tree", format!("neither JSON nor YAML: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid_field(
+            "tree",
+            "expected an object with `epics` (and optionally `project_key`)",
+        ));
+    }
+    Ok(axum::Json(value))
+}
+
+// --- Releases ------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "console/releases.html")]
+struct ReleasesPage {
+    ctx: Ctx,
+    releases: Vec<ReleaseView>,
+    configs: Vec<ConfigResponse>,
+    next: Option<String>,
+}
+
+async fn releases(
+    State(state): State<AppState>,
+    session: Session,
+    Query(c): Query<Cursor>,
+) -> PageResult {
+    let page = PageRequest::new(Some(PAGE), given(&c.cursor).as_deref())?;
+    let rows = state.store.list_releases(&session.tenant.id, &page).await?;
+    let mut releases = Vec::with_capacity(rows.items.len());
+    for r in rows.items {
+        releases.push(crate::releases::view(&state.store, r).await?);
+    }
+    let configs = state
+        .store
+        .list_ticket_configs(&session.tenant.id, &PageRequest::first(500))
+        .await?
+        .items
+        .into_iter()
+        .map(ConfigResponse::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(html(&ReleasesPage {
+        ctx: Ctx::new(&session, "/console/releases"),
+        releases,
+        configs,
+        next: rows
+            .next_cursor
+            .map(|c| query_string(&[("cursor", Some(&c))])),
     }))
 }
 

@@ -522,6 +522,148 @@
     });
   }
 
+
+  // --- Exports: paste or upload, preview (dry run), run, roll back ----------------
+  function planTree(plan) {
+    const wrap = document.createElement("div");
+    const head = document.createElement("p");
+    const c = plan.counts;
+    head.textContent = `Preview for ${plan.project_key} (${plan.project_style}): ${c.create} to create, ${c.existing} existing, ${c.update} to update, ${c.invalid} invalid, ${c.blocked} blocked.`;
+    wrap.appendChild(head);
+    const list = (items) => {
+      const ul = document.createElement("ul");
+      ul.className = "tree";
+      items.forEach((it) => {
+        const li = document.createElement("li");
+        const node = document.createElement("span");
+        node.className = "node";
+        const b = document.createElement("span");
+        b.className = "badge plan-" + it.action;
+        b.textContent = it.action;
+        node.appendChild(b);
+        node.appendChild(document.createTextNode(" " + (it.issue_key ? it.issue_key + " " : "") + it.summary + " "));
+        const t = document.createElement("span");
+        t.className = "muted";
+        t.textContent = it.issue_type;
+        node.appendChild(t);
+        const errs = Object.entries(it.errors || {});
+        if (errs.length) {
+          const e = document.createElement("span");
+          e.className = "error-text";
+          e.textContent = " " + errs.map(([k, v]) => k + ": " + v).join("; ");
+          node.appendChild(e);
+        }
+        li.appendChild(node);
+        if (it.stories && it.stories.length) li.appendChild(list(it.stories));
+        ul.appendChild(li);
+      });
+      return ul;
+    };
+    wrap.appendChild(list(plan.epics));
+    return wrap;
+  }
+  function wireExports() {
+    const form = $("#export-form");
+    if (form) {
+      const tree = $("#e-tree");
+      const run = $("#e-run");
+      const out = $("#e-plan");
+      let body = null;
+      $("#e-file").addEventListener("change", (ev) => {
+        const f = ev.target.files[0];
+        if (!f) return;
+        const r = new FileReader();
+        r.onload = () => { tree.value = String(r.result); run.disabled = true; };
+        r.readAsText(f);
+      });
+      tree.addEventListener("input", () => { run.disabled = true; });
+      $("#e-project").addEventListener("input", () => { run.disabled = true; });
+      async function build() {
+        const res = await fetch("/console/exports/parse", {
+          method: "POST", credentials: "same-origin",
+          headers: { "X-CSRF-Token": csrf, "Content-Type": "text/plain" }, body: tree.value,
+        });
+        const data = await res.json();
+        if (!res.ok) { const e = new Error(data.detail || res.statusText); e.problem = data; throw e; }
+        data.connection_id = $("#e-connection").value;
+        const project = $("#e-project").value.trim();
+        if (project) data.project_key = project;
+        return data;
+      }
+      form.addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        clearError();
+        run.disabled = true;
+        out.textContent = "Planning…";
+        try {
+          body = await build();
+          const plan = await api("POST", "/v1/exports", Object.assign({}, body, { dry_run: true }));
+          out.textContent = "";
+          out.appendChild(planTree(plan));
+          run.disabled = plan.counts.invalid > 0;
+          if (plan.counts.invalid > 0) showError("Some items are not valid; fix them and preview again.");
+        } catch (e) { out.textContent = ""; showError(problemText(e)); }
+      });
+      run.addEventListener("click", async () => {
+        clearError();
+        run.disabled = true;
+        try {
+          const started = await api("POST", "/v1/exports", Object.assign({}, body, { dry_run: false }));
+          reloadWith("Export started.", "/console/jobs/" + started.job_id);
+        } catch (e) { showError(problemText(e)); run.disabled = false; }
+      });
+    }
+    const rb = $("#rollback");
+    if (rb) {
+      rb.addEventListener("click", async () => {
+        if (!window.confirm("Delete the issues this export created in Jira (stories first)?")) return;
+        clearError();
+        try {
+          const r = await api("POST", "/v1/exports/" + rb.dataset.rollback + "/rollback", {});
+          reloadWith("Rollback started.", "/console/jobs/" + r.job_id);
+        } catch (e) { showError(problemText(e)); }
+      });
+    }
+  }
+
+  // --- Releases: create from a config's targets ---------------------------------
+  function wireReleases() {
+    const form = $("#release-form");
+    if (!form) return;
+    const cfg = $("#r-config");
+    const box = $("#r-platforms");
+    const sync = () => {
+      box.textContent = "";
+      const targets = (cfg.selectedOptions[0].dataset.targets || "").split(",").filter(Boolean);
+      targets.forEach((t, i) => {
+        const l = document.createElement("label");
+        l.className = "check";
+        const c = document.createElement("input");
+        c.type = "checkbox"; c.name = "platform"; c.value = t; c.checked = true; c.id = "r-p-" + i;
+        l.appendChild(c);
+        l.appendChild(document.createTextNode(" " + t));
+        box.appendChild(l);
+      });
+    };
+    cfg.addEventListener("change", sync);
+    sync();
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError();
+      const body = {
+        config_id: cfg.value,
+        version: $("#r-version").value.trim(),
+        platforms: $$('input[name="platform"]:checked', form).map((c) => c.value),
+      };
+      const d = $("#r-date").value;
+      if (d) body.planned_date = d;
+      try {
+        const r = await api("POST", "/v1/releases", body);
+        reloadWith("Release " + r.version + " created.");
+      } catch (e) { showError(problemText(e)); }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const notice = sessionStorage.getItem("jb-notice");
     if (notice) { sessionStorage.removeItem("jb-notice"); showNotice(notice); }
@@ -536,6 +678,8 @@
     wireEntries();
     wireSubscriptions();
     wireSearch();
+    wireExports();
+    wireReleases();
     if (window.jbConsolePage) window.jbConsolePage({ api, showError, clearError, reloadWith, problemText });
   });
   window.jbConsole = { api, showError, clearError, reloadWith, problemText, localTimes };
