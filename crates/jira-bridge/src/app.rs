@@ -109,6 +109,10 @@ impl App {
             Arc::new(crate::connections::Runtime::new(&config).context("Jira connections")?);
         let state = AppState {
             jobs: crate::jobs::Jobs::new(store.clone()),
+            inbound: Arc::new(crate::webhooks_in::intake::Intake::new(
+                store.clone(),
+                &config.webhooks,
+            )),
             store,
             keys: Arc::new(keys),
             config: Arc::new(config),

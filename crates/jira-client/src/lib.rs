@@ -43,7 +43,7 @@ pub use models::*;
 pub use pacer::{Pacer, PacerConfig, PacerRegistry, PacerStats, RetryConfig};
 pub use search::BULK_FETCH_CHUNK;
 pub use transitions::{Category, Target, TransitionOutcome};
-pub use users::AssignableScope;
+pub use users::{AssignableScope, PermissionScope, UserPermission};
 pub use webhooks::WebhookRegistration;
 pub use worklogs::{format_jira_datetime, parse_jira_datetime};
 

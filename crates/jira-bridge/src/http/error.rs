@@ -77,6 +77,14 @@ pub enum ApiError {
     /// Body not sent as `application/json`.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Over a rate limit; `Retry-After` says when to come back.
+    #[error("{detail}")]
+    TooManyRequests {
+        /// What was limited.
+        detail: String,
+        /// Seconds to wait (sent as `Retry-After`).
+        retry_after_seconds: u64,
+    },
     /// The request took too long.
     #[error("the request took too long")]
     Timeout,
@@ -124,6 +132,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -142,6 +151,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge { .. } => "payload-too-large",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
+            Self::TooManyRequests { .. } => "rate-limited",
             Self::Timeout => "timeout",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -159,6 +169,7 @@ impl ApiError {
             Self::Conflict(_) => "Conflict",
             Self::PayloadTooLarge { .. } => "Request body too large",
             Self::UnsupportedMediaType(_) => "Unsupported media type",
+            Self::TooManyRequests { .. } => "Too many requests",
             Self::Timeout => "Request timed out",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
@@ -228,6 +239,14 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::TooManyRequests {
+            retry_after_seconds,
+            ..
+        } = &self
+        {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
         }
         res
     }

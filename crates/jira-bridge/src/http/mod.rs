@@ -54,6 +54,8 @@ pub struct AppState {
     pub connections: Arc<crate::connections::Runtime>,
     /// The job engine.
     pub jobs: crate::jobs::Jobs,
+    /// Inbound Jira webhooks: rate limit and grouped writer.
+    pub inbound: Arc<crate::webhooks_in::intake::Intake>,
 }
 
 /// All API routes with their OpenAPI descriptions (no state attached yet).
