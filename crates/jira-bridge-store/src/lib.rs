@@ -111,6 +111,7 @@ mod time;
 pub mod audit;
 pub mod configs;
 pub mod connections;
+pub mod console_sessions;
 pub mod events;
 pub mod exports;
 pub mod idempotency;

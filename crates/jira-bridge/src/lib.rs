@@ -8,6 +8,7 @@
 //! - [`connections`]: Jira connections (API tokens, PATs, OAuth 3LO), the client
 //!   factory every Jira-facing module uses, token refresh, metadata.
 //! - [`audit`]: recording actions; `GET /v1/audit`.
+//! - [`console`]: the embedded web console (sessions, CSRF, server-rendered pages).
 //! - [`events`]: the event outbox, outbound webhooks, `GET /v1/events`.
 //! - [`net_guard`]: SSRF checks for user-supplied URLs.
 //! - [`http`]: router, middleware, problem+json errors, extractors, metrics.
@@ -27,6 +28,7 @@ pub mod code_links;
 pub mod config;
 pub mod configs;
 pub mod connections;
+pub mod console;
 pub mod crypto;
 pub mod demo;
 pub mod events;

@@ -55,6 +55,7 @@ macro_rules! contract {
 }
 
 mod connections;
+mod console_sessions;
 mod events;
 mod foundation;
 mod jobs;

@@ -341,7 +341,7 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
     } else {
         println!("jira-bridge demo is running; Ctrl-C stops it.\n");
         match &console {
-            Some(c) => println!("  console     {c}"),
+            Some(c) => println!("  console     {c}   (sign in with the API key)"),
             None => println!("  console     (not part of this build)"),
         }
         println!("  API base    {service_url}/v1   (OpenAPI: {service_url}/v1/openapi.json)");

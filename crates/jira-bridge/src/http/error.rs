@@ -55,7 +55,8 @@ pub enum ApiError {
     /// Missing, unknown or revoked credentials.
     #[error("{0}")]
     Unauthorized(String),
-    /// Authenticated, but the key's scopes do not allow the request.
+    /// Authenticated, but the key's scopes do not allow the request, or a console
+    /// request comes without its CSRF token.
     #[error("{0}")]
     Forbidden(String),
     /// No such resource (or another tenant's).

@@ -213,7 +213,8 @@ fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The tenant a request acts for, authenticated by its Bearer API key.
+/// The tenant a request acts for, authenticated by its Bearer API key (or, for the
+/// console's scripts, by a console session cookie plus its CSRF token).
 #[derive(Debug, Clone)]
 pub struct Tenant {
     /// The tenant.
@@ -235,9 +236,15 @@ impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::Unauthorized("missing API key: send `Authorization: Bearer <key>`".into())
-        })?;
+        let Some(token) = bearer(parts) else {
+            // The console's scripts use the session cookie (and its CSRF token).
+            if let Some(tenant) = crate::console::session::api_tenant(parts, state).await? {
+                return Ok(tenant);
+            }
+            return Err(ApiError::Unauthorized(
+                "missing API key: send `Authorization: Bearer <key>`".into(),
+            ));
+        };
         if !token.starts_with(KEY_PREFIX) {
             return Err(ApiError::Unauthorized("invalid API key".into()));
         }

@@ -12,6 +12,7 @@ mod authz;
 mod binary;
 mod code_links;
 mod connections;
+mod console;
 mod errors;
 mod events;
 mod exports;
