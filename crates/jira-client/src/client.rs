@@ -165,6 +165,7 @@ pub struct ClientBuilder {
     options: ClientOptions,
     pacer: Option<Arc<Pacer>>,
     registry: Option<&'static PacerRegistry>,
+    transport: Option<reqwest::Client>,
 }
 
 impl ClientBuilder {
@@ -177,6 +178,15 @@ impl ClientBuilder {
     /// Use this pacer (share the same `Arc` between all clients of the site).
     pub fn pacer(mut self, pacer: Arc<Pacer>) -> Self {
         self.pacer = Some(pacer);
+        self
+    }
+
+    /// Send through this HTTP transport (from [`transport`] with the same options)
+    /// instead of building one. Building a transport costs milliseconds (TLS set-up)
+    /// and each has its own connection pool: a caller that makes many short-lived
+    /// clients (one per request) should build one transport and share it.
+    pub fn transport(mut self, http: reqwest::Client) -> Self {
+        self.transport = Some(http);
         self
     }
 
@@ -212,14 +222,10 @@ impl ClientBuilder {
                 ));
             }
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(self.options.connect_timeout)
-            .timeout(self.options.request_timeout)
-            .user_agent(self.options.user_agent.clone())
-            .redirect(same_origin_redirects())
-            .use_rustls_tls()
-            .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {}", e.without_url())))?;
+        let http = match self.transport {
+            Some(http) => http,
+            None => transport(&self.options)?,
+        };
         let pacer = match self.pacer {
             Some(p) => p,
             None => {
@@ -258,6 +264,20 @@ impl ClientBuilder {
 
 /// Follow redirects only within the origin of the first URL: credentials never travel
 /// to another host, port or scheme.
+/// An HTTP transport (connection pool, TLS, timeouts, user agent, same-origin
+/// redirects) for clients with these options; see [`ClientBuilder::transport`].
+/// Credentials are per request, never part of the transport.
+pub fn transport(options: &ClientOptions) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.request_timeout)
+        .user_agent(options.user_agent.clone())
+        .redirect(same_origin_redirects())
+        .use_rustls_tls()
+        .build()
+        .map_err(|e| Error::Config(format!("HTTP client: {}", e.without_url())))
+}
+
 fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         if attempt.previous().len() >= 5 {
@@ -300,6 +320,7 @@ impl JiraClient {
             options: ClientOptions::default(),
             pacer: None,
             registry: None,
+            transport: None,
         }
     }
 
