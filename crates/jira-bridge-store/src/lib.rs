@@ -112,6 +112,7 @@ pub mod audit;
 pub mod configs;
 pub mod connections;
 pub mod events;
+pub mod exports;
 pub mod idempotency;
 pub mod inbound;
 pub mod jobs;

@@ -198,6 +198,21 @@ impl Store {
         Ok((link, inserted == 1))
     }
 
+    /// Forget a link (its issue was deleted in Jira, e.g. by an export rollback): a
+    /// later request for the same source creates a new issue. `false` when not found.
+    pub async fn delete_link(&self, tenant: &TenantId, id: &TicketId) -> Result<bool> {
+        let n = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM links WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map_err(StoreError::from_sqlx)?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
     /// A tenant's link.
     pub async fn get_link(&self, tenant: &TenantId, id: &TicketId) -> Result<Option<Link>> {
         on_pool!(self, pool => {

@@ -238,6 +238,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = App::build(config).await?;
+    crate::exports::handlers::observe(app.state());
     crate::jobs::start_runner(&app, &shutdown);
     crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
     app.spawn_background(

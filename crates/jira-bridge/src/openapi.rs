@@ -27,6 +27,8 @@ use utoipa::{Modify, OpenApi};
         (name = "worklogs", description = "Time entries synced to Jira worklogs, and the sync history"),
         (name = "configs", description = "Reusable ticket targets (project, issue type, priority, labels, completed status)"),
         (name = "tickets", description = "Host objects linked to Jira issues: create once, bulk, status, transitions, sync"),
+        (name = "exports", description = "Epic -> story hierarchies: preview, create in bulk with the right parent link, re-export, rollback"),
+        (name = "releases", description = "One release epic per platform target of a config, and whether each is done"),
         (name = "search", description = "Finding issues: text or JQL search, autosuggest, the connection user's open issues, issue details"),
         (name = "keys", description = "Issue keys in text, code links (pull requests, commits) and their backfill"),
         (name = "webhooks", description = "Jira's webhooks in: delivery endpoint, per-connection set-up, registration and health"),

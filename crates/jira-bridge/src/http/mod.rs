@@ -67,6 +67,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::connections::api::routes())
         .merge(crate::configs::api::routes())
         .merge(crate::tickets::api::routes())
+        .merge(crate::exports::api::routes())
+        .merge(crate::releases::api::routes())
         .merge(crate::worklogs::api::routes())
         .merge(crate::jobs::api::routes())
         .merge(crate::events::api::routes())

@@ -12,6 +12,7 @@ mod code_links;
 mod connections;
 mod errors;
 mod events;
+mod exports;
 mod idempotency;
 mod jobs;
 mod jobs_api;
