@@ -1,6 +1,6 @@
 //! The command line: one binary, a subcommand per role and admin task.
 //!
-//! Operator commands (`serve`, `migrate`, `admin …`, `sim`, `demo`) work on the local
+//! Operator commands (`serve`, `migrate`, `admin …`, `sim`, `demo`, `bench`) work on the local
 //! database or start processes; client commands (`connections`, `issues`, `tickets`,
 //! …) speak to a running service over HTTP ([`client`]).
 
@@ -105,6 +105,12 @@ pub enum Command {
     /// simulated site, seeds linked tickets and time entries, and prints the URLs,
     /// the API key and examples. Ctrl-C stops both.
     Demo(crate::demo::DemoArgs),
+    /// Benchmark against a simulated Jira with Jira's rate limit and latency.
+    ///
+    /// Starts the simulator and the service as separate processes on loopback, runs
+    /// the workloads W1-W7 through the public API, counts Jira calls at the
+    /// simulator and prints one table (`--json FILE` also writes it as JSON).
+    Bench(crate::bench::BenchArgs),
     /// Print a shell completion script (bash, zsh, fish, …).
     Completions {
         /// The shell.
@@ -281,6 +287,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))
         }
         Command::Demo(args) => crate::demo::run(&cli, args).await,
+        Command::Bench(args) => crate::bench::run(&cli, args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();

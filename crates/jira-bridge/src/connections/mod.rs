@@ -89,6 +89,9 @@ pub struct Runtime {
     pub(crate) oauth: Option<OAuthApp>,
     pub(crate) refresh_margin: i64,
     locks: parking_lot::Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
+    /// The HTTP transport every Jira client of this process shares (built on first
+    /// use, inside the service's runtime): one connection pool, one TLS set-up.
+    transport: parking_lot::Mutex<Option<reqwest::Client>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -106,7 +109,29 @@ impl Runtime {
             oauth: OAuthApp::from_config(&config.oauth)?,
             refresh_margin: i64::try_from(config.oauth.refresh_margin_seconds).unwrap_or(300),
             locks: parking_lot::Mutex::new(HashMap::new()),
+            transport: parking_lot::Mutex::new(None),
         })
+    }
+
+    /// The shared transport for Jira clients (see [`jira_client::transport`]).
+    /// Its host names resolve through the net guard, as every Jira client's do.
+    fn transport(
+        &self,
+        options: &ClientOptions,
+        config: &Config,
+    ) -> Result<reqwest::Client, jira_client::Error> {
+        let mut t = self.transport.lock();
+        if let Some(http) = t.as_ref() {
+            return Ok(http.clone());
+        }
+        let http = jira_client::transport_with_resolver(
+            options,
+            Some(crate::net_guard::resolver(
+                crate::net_guard::UrlPolicy::from_config(config),
+            )),
+        )?;
+        *t = Some(http.clone());
+        Ok(http)
     }
 
     pub(crate) fn refresh_mutex(&self, id: &ConnectionId) -> Arc<tokio::sync::Mutex<()>> {
@@ -230,7 +255,13 @@ fn build_client(shared: &Shared, row: &Connection) -> Result<JiraClient, Connect
             ))))
         }
     };
+    let options = client_options();
+    let transport = shared
+        .runtime
+        .transport(&options, &shared.config)
+        .map_err(|e| internal(std::io::Error::other(e.to_string())))?;
     jira_client(site, &shared.config)
+        .transport(transport)
         .build()
         .map_err(|e| internal(std::io::Error::other(e.to_string())))
 }

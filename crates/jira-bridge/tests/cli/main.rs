@@ -1227,3 +1227,108 @@ fn sim_runs_alone_and_stops_on_ctrl_c() {
     wait_success(&mut child, "sim");
     drain.join().unwrap().unwrap();
 }
+
+/// `jira-bridge bench --smoke`: every workload runs end to end with tiny sizes, the
+/// JSON report has the table's figures, and nothing is lost or duplicated.
+#[test]
+fn bench_smoke_runs_every_workload_without_losing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("bench.json");
+    let out = Command::new(BIN)
+        .args(["bench", "--smoke", "--workload", "all", "--json"])
+        .arg(&report)
+        .env_remove("JIRA_BRIDGE_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The table.
+    for head in [
+        "C_min", "calls", "T_floor", "time", "t/floor", "429 %", "lost", "dup",
+    ] {
+        assert!(stdout.contains(head), "{head} missing:\n{stdout}");
+    }
+    let v: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(v["smoke"], true);
+    assert!(v["machine"]["cpus"].is_string(), "{}", v["machine"]);
+    let rows = v["workloads"].as_array().unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["W1", "W2", "W3", "W4", "W5", "W6", "W7"]);
+    let row = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap();
+    for r in rows {
+        assert!(r["error"].is_null(), "{r}");
+        assert!(
+            stdout.contains(&format!("\n{} ", r["id"].as_str().unwrap())),
+            "{stdout}"
+        );
+    }
+    // Call-bound workloads: counted at the simulator, against their floor.
+    for id in ["W1", "W2", "W3"] {
+        let r = row(id);
+        assert!(r["c_min"].as_u64().unwrap() > 0, "{r}");
+        assert!(
+            r["calls"].as_u64().unwrap() >= r["c_min"].as_u64().unwrap(),
+            "{r}"
+        );
+        assert!(r["t_floor_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["time_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["rate_limited_pct"].is_number(), "{r}");
+        assert_eq!(r["lost"], 0, "{r}");
+        assert_eq!(r["duplicated"], 0, "{r}");
+        assert_eq!(r["failed"], 0, "{r}");
+        assert!(r["met"].is_boolean(), "{r}");
+    }
+    // W4 runs where the exports API exists; then it is exact too.
+    let w4 = row("W4");
+    if w4["calls"].is_number() {
+        assert_eq!(w4["lost"], 0, "{w4}");
+        assert_eq!(w4["duplicated"], 0, "{w4}");
+    }
+    let w5 = row("W5");
+    assert_eq!(w5["lost"], 0, "{w5}");
+    assert_eq!(w5["duplicated"], 0, "{w5}");
+    assert_eq!(w5["figures"]["applied"], w5["items"], "{w5}");
+    for k in ["events_per_s", "ack_p50_ms", "ack_p99_ms"] {
+        assert!(w5["figures"][k].as_f64().unwrap() > 0.0, "{k}: {w5}");
+    }
+    let w6 = row("W6");
+    for k in [
+        "service_p50_ms",
+        "direct_p50_ms",
+        "added_p50_ms",
+        "added_p99_ms",
+    ] {
+        assert!(w6["figures"][k].is_number(), "{k}: {w6}");
+    }
+    let w7 = &row("W7")["figures"];
+    assert!(w7["startup_ms"].as_f64().unwrap() > 0.0, "{w7}");
+    let idle = w7["idle_rss_mb"].as_f64().unwrap();
+    assert!(
+        idle > 0.0 && w7["peak_rss_mb"].as_f64().unwrap() >= idle,
+        "{w7}"
+    );
+}
+
+/// Without a Python that has the `jira` library the baseline is skipped with the
+/// reason, and the benchmark itself still runs.
+#[test]
+fn bench_skips_the_baseline_without_python_and_says_why() {
+    let out = Command::new(BIN)
+        .args(["bench", "--smoke", "--workload", "W1", "--baseline"])
+        .env("JIRA_BRIDGE_BENCH_PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("baseline skipped") && stderr.contains("/nonexistent/python3"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("baseline: skipped"), "{stdout}");
+    assert!(stdout.contains("\nW1 "), "{stdout}");
+}
