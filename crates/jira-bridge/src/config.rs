@@ -213,6 +213,8 @@ pub struct WebhooksConfig {
     pub inbound_burst: u64,
     /// Largest inbound delivery body, in bytes (at most `server.body_limit_bytes`).
     pub inbound_body_limit_bytes: u64,
+}
+
 /// `[jobs]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -310,7 +310,7 @@ pub fn transport_with_resolver(
         .redirect(same_origin_redirects())
         .use_rustls_tls();
     if let Some(resolver) = resolver {
-        http = http.dns_resolver(resolver);
+        http = http.dns_resolver(Arc::new(DnsResolver(resolver)));
     }
     http.build()
         .map_err(|e| Error::Config(format!("HTTP client: {}", e.without_url())))

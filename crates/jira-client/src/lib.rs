@@ -32,7 +32,7 @@ pub mod users;
 pub mod webhooks;
 pub mod worklogs;
 
-pub use client::{transport, ClientBuilder, JiraClient};
+pub use client::{transport, transport_with_resolver, ClientBuilder, JiraClient};
 pub use config::{
     Auth, ClientOptions, Deployment, Flavor, SiteConfig, StaticToken, TokenError, TokenSource,
 };

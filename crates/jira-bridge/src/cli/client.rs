@@ -428,32 +428,6 @@ impl Api {
     }
 }
 
-impl Api {
-    /// Open a server-sent event stream (no overall timeout).
-    pub async fn stream(&self, path: &str) -> anyhow::Result<reqwest::Response> {
-        let key = self.key.as_ref().ok_or_else(|| {
-            Exit::Usage("no API key: pass --api-key or set JIRA_BRIDGE_API_KEY".into())
-        })?;
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(key.expose_secret())
-            .header(reqwest::header::ACCEPT, "text/event-stream")
-            .timeout(Duration::from_secs(24 * 3600))
-            .send()
-            .await
-            .map_err(|e| {
-                Exit::Connection(format!("cannot reach the service at {}: {e}", self.base))
-            })?;
-        if !resp.status().is_success() {
-            let status = resp.status();
-            let v: Value = resp.json().await.unwrap_or(Value::Null);
-            return Err(problem(Method::GET, path, status, &v));
-        }
-        Ok(resp)
-    }
-}
-
 /// Follow a job through its event stream (`/v1/jobs/{id}/events`), showing progress;
 /// answers its final state. Falls back to polling when the stream breaks.
 pub async fn follow_job_sse(api: &Api, id: &str, label: &str, json: bool) -> anyhow::Result<Value> {
