@@ -543,6 +543,17 @@ impl StoreTx {
         remote_updated_at: Option<Timestamp>,
         synced_at: Timestamp,
     ) -> Result<Option<Link>> {
+        // Lock the row first (PostgreSQL; SQLite transactions hold the writer lock)
+        // so that the read below and the update see the same row: concurrent reports
+        // of one issue (a webhook and a read-back) are ordered by Jira's `updated`.
+        on_tx!(self, conn => {
+            sqlx::query("UPDATE links SET updated_at = updated_at WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        });
         let before = on_tx!(self, conn => {
             sqlx::query_as::<_, Link>(&format!(
                 "SELECT {COLUMNS} FROM links WHERE tenant_id = $1 AND id = $2"
