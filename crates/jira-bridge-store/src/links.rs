@@ -547,7 +547,8 @@ impl Store {
 impl StoreTx {
     /// Set a link's status as read from Jira. Answers the link as it was before the
     /// change when the status name or category changed (`None` when unchanged or not
-    /// found); the read time and Jira's `updated` are recorded either way.
+    /// found); the read time and Jira's `updated` are recorded either way. A read whose
+    /// `updated` is older than the stored one changes nothing.
     pub async fn set_link_status(
         &mut self,
         tenant: &TenantId,
@@ -557,6 +558,17 @@ impl StoreTx {
         remote_updated_at: Option<Timestamp>,
         synced_at: Timestamp,
     ) -> Result<Option<Link>> {
+        // Lock the row first (PostgreSQL; SQLite transactions hold the writer lock)
+        // so that the read below and the update see the same row: concurrent reports
+        // of one issue (a webhook and a read-back) are ordered by Jira's `updated`.
+        on_tx!(self, conn => {
+            sqlx::query("UPDATE links SET updated_at = updated_at WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        });
         let before = on_tx!(self, conn => {
             sqlx::query_as::<_, Link>(&format!(
                 "SELECT {COLUMNS} FROM links WHERE tenant_id = $1 AND id = $2"
@@ -570,6 +582,12 @@ impl StoreTx {
         let Some(before) = before else {
             return Ok(None);
         };
+        if let (Some(stored), Some(new)) = (before.remote_updated_at, remote_updated_at) {
+            if new.as_datetime() < stored {
+                // Older than what is stored (a late delivery): nothing changes.
+                return Ok(None);
+            }
+        }
         on_tx!(self, conn => {
             sqlx::query(
                 "UPDATE links SET status = $3, status_category = COALESCE($4, status_category),
@@ -592,23 +610,29 @@ impl StoreTx {
         Ok(changed.then_some(before))
     }
 
-    /// Set a link's summary as Jira reported it. Answers whether it changed.
+    /// Set a link's summary as Jira reported it at `remote_updated_at` (Jira's
+    /// `updated`; a report older than the stored one changes nothing). Answers whether
+    /// it changed.
     pub async fn set_link_summary(
         &mut self,
         tenant: &TenantId,
         id: &TicketId,
         summary: &str,
+        remote_updated_at: Option<Timestamp>,
     ) -> Result<bool> {
         let now = Timestamp::now();
         let n = on_tx!(self, conn => {
             sqlx::query(
-                "UPDATE links SET summary = $3, updated_at = $4
-                 WHERE tenant_id = $1 AND id = $2 AND (summary IS NULL OR summary <> $3)",
+                "UPDATE links SET summary = $3, updated_at = $4,
+                     remote_updated_at = COALESCE($5, remote_updated_at)
+                 WHERE tenant_id = $1 AND id = $2 AND (summary IS NULL OR summary <> $3)
+                   AND ($5 IS NULL OR remote_updated_at IS NULL OR remote_updated_at <= $5)",
             )
             .bind(tenant)
             .bind(id)
             .bind(summary)
             .bind(now)
+            .bind(remote_updated_at)
             .execute(&mut *conn)
             .await
             .map_err(StoreError::from_sqlx)?
@@ -773,14 +797,36 @@ mod tests {
             .unwrap();
         assert!(unchanged.is_none());
         // Summary: set once, unchanged the second time.
+        let t1 = Timestamp::now();
+        let t0 = Timestamp::from(t1.as_datetime() - chrono::Duration::seconds(5));
         assert!(tx
-            .set_link_summary(&tenant, &a.id, "Renamed")
+            .set_link_summary(&tenant, &a.id, "Renamed", Some(t1))
             .await
             .unwrap());
         assert!(!tx
-            .set_link_summary(&tenant, &a.id, "Renamed")
+            .set_link_summary(&tenant, &a.id, "Renamed", None)
             .await
             .unwrap());
+        assert!(
+            !tx.set_link_summary(&tenant, &a.id, "Older", Some(t0))
+                .await
+                .unwrap(),
+            "an older report changes nothing"
+        );
+        assert!(
+            tx.set_link_status(
+                &tenant,
+                &a.id,
+                "To Do",
+                Some("new"),
+                Some(t0),
+                Timestamp::now()
+            )
+            .await
+            .unwrap()
+            .is_none(),
+            "an older status changes nothing"
+        );
         // Issue deleted in Jira: the first report marks, later ones change nothing.
         let gone = Timestamp::now();
         assert!(tx

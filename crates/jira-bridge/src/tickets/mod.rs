@@ -269,12 +269,18 @@ pub async fn apply_status(
         .ok_or(StoreError::NotFound)
 }
 
-/// Record a summary Jira reported for a linked issue; `ticket.summary_changed` in the
-/// same transaction when it changed. Answers whether it changed.
-pub async fn apply_summary(store: &Store, link: &Link, summary: &str) -> Result<bool, StoreError> {
+/// Record a summary Jira reported for a linked issue (as of Jira's `updated`; an older
+/// report changes nothing); `ticket.summary_changed` in the same transaction when it
+/// changed. Answers whether it changed.
+pub async fn apply_summary(
+    store: &Store,
+    link: &Link,
+    summary: &str,
+    remote_updated_at: Option<Timestamp>,
+) -> Result<bool, StoreError> {
     let mut tx = store.begin().await?;
     let changed = tx
-        .set_link_summary(&link.tenant_id, &link.id, summary)
+        .set_link_summary(&link.tenant_id, &link.id, summary, remote_updated_at)
         .await?;
     if changed {
         tx.append_event(NewEvent {

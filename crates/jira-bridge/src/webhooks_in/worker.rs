@@ -188,9 +188,18 @@ async fn apply_one(
         let mut this = false;
         if let Some(summary) = summary {
             if link.summary.as_deref() != Some(summary) {
-                match crate::tickets::apply_summary(&state.store, link, summary).await {
+                match crate::tickets::apply_summary(
+                    &state.store,
+                    link,
+                    summary,
+                    updated.map(Timestamp::from),
+                )
+                .await
+                {
                     Ok(c) => {
-                        link.summary = Some(summary.to_owned());
+                        if c {
+                            link.summary = Some(summary.to_owned());
+                        }
                         this |= c;
                     }
                     Err(e) => return format!("failed: {e}"),

@@ -625,6 +625,8 @@ async fn summary_changes_and_deleted_issues_arrive_by_webhook() {
     register_admin_webhook(&sim, &app, &setup).await;
     let (id, key) = ticket(&app, &t, &setup.con, 1).await;
     let (other, _) = ticket(&app, &t, &setup.con, 2).await;
+    let created = TestApp::json_ok(app.get(&t, &format!("/v1/tickets/{id}")).await, 200).await;
+    assert_eq!(created["summary"], "Finding 1", "the summary as created");
 
     // Our own transition comes back by webhook and is not echoed: one status change.
     let moved = TestApp::json_ok(
