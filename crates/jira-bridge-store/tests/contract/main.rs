@@ -56,6 +56,7 @@ macro_rules! contract {
 
 mod connections;
 mod events;
+mod exports;
 mod foundation;
 mod jobs;
 mod worklogs;

@@ -724,6 +724,17 @@ pub async fn follow_job(
         }
         (true, true) => "rollback_failed".to_owned(),
     };
+    // Issues created by this run (succeeded items that were not already linked).
+    let created = if finished && !rollback {
+        super::all_job_items(store, &progress.tenant_id, &progress.job_id)
+            .await?
+            .iter()
+            .filter(|i| i.state.as_str() == "succeeded")
+            .filter(|i| i.result.as_ref().is_some_and(|r| r["existing"] != true))
+            .count() as i64
+    } else {
+        0
+    };
     let mut tx = store.begin().await?;
     let changed = tx
         .set_export_state(
@@ -744,6 +755,8 @@ pub async fn follow_job(
                 "export_id": export_id,
                 "job_id": progress.job_id,
                 "state": state,
+                "created": created,
+                "existing": progress.counts.succeeded - created,
                 "total": progress.counts.total,
                 "succeeded": progress.counts.succeeded,
                 "failed": progress.counts.failed,
