@@ -30,6 +30,7 @@ use crate::http::AppState;
 use crate::jobs::{ItemOutcome, JobContext, JobHandler, JobObserver, JobProgress, Registry};
 use crate::tickets::bulk::{self, Caches, Outcome};
 use crate::tickets::engine::{MetaCache, MetaError};
+use crate::tickets::handlers::{all_failed, connection_failure};
 use crate::tickets::validate::{to_issue_input, ResolvedUsers, Target};
 use crate::tickets::CreateOptions;
 
@@ -57,16 +58,6 @@ struct JobPayload {
     connection_id: ConnectionId,
 }
 
-fn all_failed(items: &[JobItem], error: &ItemError, retryable: bool) -> Vec<ItemOutcome> {
-    items
-        .iter()
-        .map(|_| ItemOutcome::Failed {
-            error: error.clone(),
-            retryable,
-        })
-        .collect()
-}
-
 async fn connect(
     state: &AppState,
     ctx: &JobContext,
@@ -75,26 +66,15 @@ async fn connect(
     let payload: JobPayload = serde_json::from_value(ctx.job.payload.clone()).map_err(|e| {
         all_failed(
             items,
-            &ItemError::new("invalid_payload", e.to_string()),
+            ItemError::new("invalid_payload", e.to_string()),
             false,
         )
     })?;
     match crate::connections::connect(state, &ctx.job.tenant_id, &payload.connection_id).await {
         Ok(c) => Ok((payload.connection_id, c.jira)),
         Err(e) => {
-            use crate::connections::ConnectionError as C;
-            let retryable = !matches!(
-                e,
-                C::Disabled(_) | C::Expired(_) | C::Invalid(_) | C::Api(_)
-            );
-            Err(all_failed(
-                items,
-                &ItemError::new(
-                    "connection_unusable",
-                    format!("the connection cannot be used: {e}"),
-                ),
-                retryable,
-            ))
+            let (err, retryable) = connection_failure(&e);
+            Err(all_failed(items, err, retryable))
         }
     }
 }
