@@ -675,6 +675,19 @@ impl ExportObserver {
     }
 }
 
+/// The export state a job's progress means (its creating job, or its rollback job).
+pub fn export_state(rollback: bool, progress: &JobProgress) -> String {
+    match (rollback, progress.is_finished()) {
+        (false, false) => "running".to_owned(),
+        (false, true) => progress.state.as_str().to_owned(),
+        (true, false) => "rolling_back".to_owned(),
+        (true, true) if progress.counts.failed == 0 && progress.counts.cancelled == 0 => {
+            "rolled_back".to_owned()
+        }
+        (true, true) => "rollback_failed".to_owned(),
+    }
+}
+
 /// Bring an export's state in line with one of its jobs (and append
 /// `export.finished` when the creating job finished). Called by the observer, and
 /// after an export records a job id (the job may have moved before that).
@@ -695,15 +708,7 @@ pub async fn follow_job(
     };
     let rollback = progress.kind == ROLLBACK_KIND;
     let finished = progress.is_finished();
-    let state = match (rollback, finished) {
-        (false, false) => "running".to_owned(),
-        (false, true) => progress.state.as_str().to_owned(),
-        (true, false) => "rolling_back".to_owned(),
-        (true, true) if progress.counts.failed == 0 && progress.counts.cancelled == 0 => {
-            "rolled_back".to_owned()
-        }
-        (true, true) => "rollback_failed".to_owned(),
-    };
+    let state = export_state(rollback, progress);
     // Issues created by this run (succeeded items that were not already linked).
     let created = if finished && !rollback {
         super::all_job_items(store, &progress.tenant_id, &progress.job_id)
