@@ -159,31 +159,9 @@ pub struct ConnectionUpdate {
 }
 
 /// The cross-replica refresh lock of one connection, from
-/// [`Store::lock_connection_refresh`]. On PostgreSQL it is a transaction-scoped
-/// advisory lock: [`RefreshLock::release`] (or dropping it) ends the transaction and
-/// frees the lock, even if the holder is cancelled. On SQLite it holds nothing (the
-/// compare-and-swap on `token_version` decides).
-pub struct RefreshLock {
-    tx: Option<sqlx::Transaction<'static, sqlx::Postgres>>,
-}
-
-impl std::fmt::Debug for RefreshLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RefreshLock")
-            .field("advisory", &self.tx.is_some())
-            .finish()
-    }
-}
-
-impl RefreshLock {
-    /// Free the lock.
-    pub async fn release(mut self) -> Result<()> {
-        if let Some(tx) = self.tx.take() {
-            tx.commit().await.map_err(StoreError::from_sqlx)?;
-        }
-        Ok(())
-    }
-}
+/// [`Store::lock_connection_refresh`]: a [`NamedLock`](crate::notify::NamedLock)
+/// (on PostgreSQL a transaction-scoped advisory lock).
+pub type RefreshLock = crate::notify::NamedLock;
 
 /// An OAuth authorization in progress (one `state`).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -633,18 +611,13 @@ impl Store {
     /// Take the cross-replica refresh lock of a connection (waits for it). See
     /// [`RefreshLock`].
     pub async fn lock_connection_refresh(&self, id: &ConnectionId) -> Result<RefreshLock> {
-        match &self.pool {
-            crate::Pool::Sqlite(_) => Ok(RefreshLock { tx: None }),
-            crate::Pool::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(StoreError::from_sqlx)?;
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext('jira-bridge/refresh/' || $1))")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
-                Ok(RefreshLock { tx: Some(tx) })
-            }
-        }
+        self.lock_named(&format!("refresh/{id}")).await
+    }
+
+    /// Take the cross-replica lock of a connection's dynamic webhook registration
+    /// (waits for it), so that replicas never register it twice.
+    pub async fn lock_webhook_registration(&self, id: &ConnectionId) -> Result<RefreshLock> {
+        self.lock_named(&format!("webhook-registration/{id}")).await
     }
 
     // ---- OAuth states ----

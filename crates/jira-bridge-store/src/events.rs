@@ -1022,16 +1022,10 @@ impl Store {
     }
 
     /// Receive the `NOTIFY` of every append on any replica (PostgreSQL only; `None`
-    /// on SQLite, where all writers are in this process).
+    /// on SQLite, where all writers are in this process). To hear other channels too,
+    /// use [`Store::listen`].
     pub async fn listen_events(&self) -> Result<Option<EventListener>> {
-        match &self.pool {
-            crate::Pool::Sqlite(_) => Ok(None),
-            crate::Pool::Postgres(pool) => {
-                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-                listener.listen(EVENTS_CHANNEL).await?;
-                Ok(Some(EventListener { listener }))
-            }
-        }
+        Ok(self.listen().await?.map(|inner| EventListener { inner }))
     }
 }
 
@@ -1060,7 +1054,7 @@ async fn insert_secret(
 
 /// Notifications of appended events (PostgreSQL `LISTEN`).
 pub struct EventListener {
-    listener: sqlx::postgres::PgListener,
+    inner: crate::notify::ChangeListener,
 }
 
 impl std::fmt::Debug for EventListener {
@@ -1074,9 +1068,14 @@ impl EventListener {
     /// connection the listener reconnects and answers `Ok(None)`: events may have been
     /// missed, so re-read from the store.
     pub async fn recv(&mut self) -> Result<Option<i64>> {
-        match self.listener.try_recv().await? {
-            Some(n) => Ok(n.payload().parse().ok()),
-            None => Ok(None),
+        loop {
+            match self.inner.recv().await? {
+                None => return Ok(None),
+                Some(n) if n.channel == crate::notify::Channel::Events => {
+                    return Ok(n.payload.parse().ok())
+                }
+                Some(_) => {}
+            }
         }
     }
 }

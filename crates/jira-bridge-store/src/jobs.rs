@@ -198,7 +198,9 @@ impl TryFrom<String> for ItemState {
 }
 
 /// Number of a job's items in each state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, sqlx::FromRow)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::FromRow,
+)]
 pub struct JobCounts {
     /// All items.
     pub total: i64,
@@ -918,17 +920,30 @@ impl Store {
 
     /// Extend the leases of every item `owner` is running to `lease_until`. Answers how
     /// many leases were extended (items taken over by another worker are not).
+    ///
+    /// On PostgreSQL the rows are locked in id order and rows locked right now (their
+    /// outcome being recorded) are skipped: an unordered multi-row update could
+    /// deadlock with a concurrent finish or claim.
     pub async fn heartbeat_job_items(
         &self,
         owner: &str,
         lease_until: Timestamp,
         now: Timestamp,
     ) -> Result<u64> {
-        let n = on_pool!(self, pool => {
-            sqlx::query(
+        let sql = match self.backend() {
+            crate::Backend::Postgres => {
                 "UPDATE job_items SET lease_until = $2, updated_at = $3
-                 WHERE lease_owner = $1 AND state = 'running'",
-            )
+                 WHERE id IN (SELECT id FROM job_items
+                              WHERE lease_owner = $1 AND state = 'running'
+                              ORDER BY id FOR UPDATE SKIP LOCKED)"
+            }
+            crate::Backend::Sqlite => {
+                "UPDATE job_items SET lease_until = $2, updated_at = $3
+                 WHERE lease_owner = $1 AND state = 'running'"
+            }
+        };
+        let n = on_pool!(self, pool => {
+            sqlx::query(sql)
             .bind(owner)
             .bind(lease_until)
             .bind(now)

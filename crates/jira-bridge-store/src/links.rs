@@ -72,6 +72,10 @@ pub struct Link {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The issue's summary as Jira last reported it.
+    pub summary: Option<String>,
+    /// When Jira reported the issue deleted (the link is kept, marked).
+    pub issue_deleted_at: Option<DateTime<Utc>>,
 }
 
 /// A link to reserve.
@@ -114,6 +118,8 @@ pub struct LinkedIssue {
     pub status_category: Option<String>,
     /// Jira's `updated`, if known.
     pub remote_updated_at: Option<Timestamp>,
+    /// Summary, if known.
+    pub summary: Option<String>,
 }
 
 /// Filters of [`Store::list_links`].
@@ -150,7 +156,8 @@ pub struct SyncState {
 
 const COLUMNS: &str = "id, tenant_id, connection_id, source_kind, source_id, purpose, \
     idempotency_key, state, project_key, issue_id, issue_key, url, status, status_category, \
-    remote_updated_at, synced_at, config_id, target, job_id, last_error, created_at, updated_at";
+    remote_updated_at, synced_at, config_id, target, job_id, last_error, created_at, updated_at, \
+    summary, issue_deleted_at";
 
 /// Ids per `IN (…)` list.
 const IN_CHUNK: usize = 500;
@@ -296,7 +303,7 @@ impl Store {
                 "UPDATE links SET state = 'created', issue_id = $3, issue_key = $4, url = $5,
                      status = COALESCE($6, status), status_category = COALESCE($7, status_category),
                      remote_updated_at = COALESCE($8, remote_updated_at), synced_at = $9,
-                     last_error = NULL, updated_at = $9
+                     last_error = NULL, updated_at = $9, summary = COALESCE($10, summary)
                  WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
             ))
             .bind(tenant)
@@ -308,6 +315,7 @@ impl Store {
             .bind(&issue.status_category)
             .bind(issue.remote_updated_at)
             .bind(now)
+            .bind(&issue.summary)
             .fetch_optional(pool)
             .await
             .map_err(StoreError::from_sqlx)?
@@ -583,6 +591,55 @@ impl StoreTx {
             || (status_category.is_some() && before.status_category.as_deref() != status_category);
         Ok(changed.then_some(before))
     }
+
+    /// Set a link's summary as Jira reported it. Answers whether it changed.
+    pub async fn set_link_summary(
+        &mut self,
+        tenant: &TenantId,
+        id: &TicketId,
+        summary: &str,
+    ) -> Result<bool> {
+        let now = Timestamp::now();
+        let n = on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE links SET summary = $3, updated_at = $4
+                 WHERE tenant_id = $1 AND id = $2 AND (summary IS NULL OR summary <> $3)",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(summary)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// Mark a link's issue deleted in Jira (first report wins). Answers whether this
+    /// call marked it.
+    pub async fn mark_link_issue_deleted(
+        &mut self,
+        tenant: &TenantId,
+        id: &TicketId,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let n = on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE links SET issue_deleted_at = $3, updated_at = $3
+                 WHERE tenant_id = $1 AND id = $2 AND issue_deleted_at IS NULL",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .rows_affected()
+        });
+        Ok(n > 0)
+    }
 }
 
 #[cfg(test)]
@@ -685,6 +742,7 @@ mod tests {
                     status: Some("To Do".into()),
                     status_category: Some("new".into()),
                     remote_updated_at: None,
+                    summary: None,
                 },
             )
             .await
@@ -714,7 +772,30 @@ mod tests {
             .await
             .unwrap();
         assert!(unchanged.is_none());
+        // Summary: set once, unchanged the second time.
+        assert!(tx
+            .set_link_summary(&tenant, &a.id, "Renamed")
+            .await
+            .unwrap());
+        assert!(!tx
+            .set_link_summary(&tenant, &a.id, "Renamed")
+            .await
+            .unwrap());
+        // Issue deleted in Jira: the first report marks, later ones change nothing.
+        let gone = Timestamp::now();
+        assert!(tx
+            .mark_link_issue_deleted(&tenant, &a.id, gone)
+            .await
+            .unwrap());
+        assert!(!tx
+            .mark_link_issue_deleted(&tenant, &a.id, Timestamp::now())
+            .await
+            .unwrap());
         tx.commit().await.unwrap();
+        let marked = store.get_link(&tenant, &a.id).await.unwrap().unwrap();
+        assert_eq!(marked.summary.as_deref(), Some("Renamed"));
+        assert_eq!(marked.issue_deleted_at, Some(gone.as_datetime()));
+        assert_eq!(marked.state, "created", "kept, marked");
 
         // Another tenant sees nothing.
         let (other, _) = setup(&store).await;

@@ -109,6 +109,10 @@ impl App {
             Arc::new(crate::connections::Runtime::new(&config).context("Jira connections")?);
         let state = AppState {
             jobs: crate::jobs::Jobs::new(store.clone()),
+            inbound: Arc::new(crate::webhooks_in::intake::Intake::new(
+                store.clone(),
+                &config.webhooks,
+            )),
             store,
             keys: Arc::new(keys),
             config: Arc::new(config),
@@ -240,7 +244,12 @@ pub async fn run(
     let app = App::build(config).await?;
     crate::exports::handlers::observe(app.state());
     crate::jobs::start_runner(&app, &shutdown);
-    crate::events::start(&app, crate::events::EventsSettings::default(), &shutdown);
+    let events = crate::events::EventsSettings {
+        lease: Duration::from_secs(app.state().config.events.delivery_lease_seconds),
+        ..crate::events::EventsSettings::default()
+    };
+    crate::events::start(&app, events, &shutdown);
+    crate::changes::start(&app, &shutdown);
     app.spawn_background(
         "connections-sweep",
         &shutdown,

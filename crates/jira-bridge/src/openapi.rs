@@ -98,6 +98,31 @@ mod tests {
         );
     }
 
+    /// Every `$ref` of the document resolves (a schema used only in query parameters
+    /// is not collected into `components` by itself).
+    #[test]
+    fn every_reference_resolves() {
+        fn walk(v: &serde_json::Value, doc: &serde_json::Value, bad: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                        let target = r.strip_prefix('#').and_then(|ptr| doc.pointer(ptr));
+                        if target.is_none() {
+                            bad.push(r.to_owned());
+                        }
+                    }
+                    m.values().for_each(|x| walk(x, doc, bad));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, doc, bad)),
+                _ => {}
+            }
+        }
+        let doc: serde_json::Value = serde_json::from_str(&super::document_json()).unwrap();
+        let mut bad = Vec::new();
+        walk(&doc, &doc, &mut bad);
+        assert!(bad.is_empty(), "unresolvable references: {bad:?}");
+    }
+
     #[test]
     fn document_is_openapi_3_1_with_the_admin_paths() {
         let doc: serde_json::Value = serde_json::from_str(&super::document_json()).unwrap();

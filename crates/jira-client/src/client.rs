@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::config::{Auth, ClientOptions, Deployment, Flavor, SiteConfig};
 use crate::error::{from_status, Error, RequestCtx, Result};
-use crate::pacer::{Pacer, PacerConfig, PacerRegistry, PacerStats, RateInfo};
+use crate::pacer::{Pacer, PacerConfig, PacerRegistry, PacerStats, RateInfo, RetryReason};
 
 /// Where a request's path is rooted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,9 +165,35 @@ pub struct ClientBuilder {
     options: ClientOptions,
     pacer: Option<Arc<Pacer>>,
     registry: Option<&'static PacerRegistry>,
+    resolver: Option<DnsResolver>,
+    transport: Option<reqwest::Client>,
+}
+
+/// A DNS resolver for the client's connections (e.g. one refusing internal addresses).
+#[derive(Clone)]
+struct DnsResolver(Arc<dyn reqwest::dns::Resolve>);
+
+impl reqwest::dns::Resolve for DnsResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        self.0.resolve(name)
+    }
+}
+
+impl std::fmt::Debug for DnsResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DnsResolver")
+    }
 }
 
 impl ClientBuilder {
+    /// Resolve host names with `resolver` instead of the system's: the caller's policy
+    /// applies to every connection, so a name that resolves to a refused address
+    /// later (DNS rebinding) is still refused.
+    pub fn dns_resolver(mut self, resolver: Arc<dyn reqwest::dns::Resolve>) -> Self {
+        self.resolver = Some(DnsResolver(resolver));
+        self
+    }
+
     /// HTTP options (timeouts, user agent).
     pub fn options(mut self, options: ClientOptions) -> Self {
         self.options = options;
@@ -177,6 +203,15 @@ impl ClientBuilder {
     /// Use this pacer (share the same `Arc` between all clients of the site).
     pub fn pacer(mut self, pacer: Arc<Pacer>) -> Self {
         self.pacer = Some(pacer);
+        self
+    }
+
+    /// Send through this HTTP transport (from [`transport`] with the same options)
+    /// instead of building one. Building a transport costs milliseconds (TLS set-up)
+    /// and each has its own connection pool: a caller that makes many short-lived
+    /// clients (one per request) should build one transport and share it.
+    pub fn transport(mut self, http: reqwest::Client) -> Self {
+        self.transport = Some(http);
         self
     }
 
@@ -212,14 +247,10 @@ impl ClientBuilder {
                 ));
             }
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(self.options.connect_timeout)
-            .timeout(self.options.request_timeout)
-            .user_agent(self.options.user_agent.clone())
-            .redirect(same_origin_redirects())
-            .use_rustls_tls()
-            .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {}", e.without_url())))?;
+        let http = match self.transport {
+            Some(http) => http,
+            None => transport_with_resolver(&self.options, self.resolver.map(|r| r.0))?,
+        };
         let pacer = match self.pacer {
             Some(p) => p,
             None => {
@@ -258,6 +289,33 @@ impl ClientBuilder {
 
 /// Follow redirects only within the origin of the first URL: credentials never travel
 /// to another host, port or scheme.
+/// An HTTP transport (connection pool, TLS, timeouts, user agent, same-origin
+/// redirects) for clients with these options; see [`ClientBuilder::transport`].
+/// Credentials are per request, never part of the transport.
+pub fn transport(options: &ClientOptions) -> Result<reqwest::Client> {
+    transport_with_resolver(options, None)
+}
+
+/// [`transport`] whose host names are resolved by `resolver` (see
+/// [`ClientBuilder::dns_resolver`]); a transport given to [`ClientBuilder::transport`]
+/// keeps the resolver it was built with.
+pub fn transport_with_resolver(
+    options: &ClientOptions,
+    resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
+) -> Result<reqwest::Client> {
+    let mut http = reqwest::Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.request_timeout)
+        .user_agent(options.user_agent.clone())
+        .redirect(same_origin_redirects())
+        .use_rustls_tls();
+    if let Some(resolver) = resolver {
+        http = http.dns_resolver(Arc::new(DnsResolver(resolver)));
+    }
+    http.build()
+        .map_err(|e| Error::Config(format!("HTTP client: {}", e.without_url())))
+}
+
 fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         if attempt.previous().len() >= 5 {
@@ -296,10 +354,12 @@ impl JiraClient {
     /// A builder for `site`.
     pub fn builder(site: SiteConfig) -> ClientBuilder {
         ClientBuilder {
+            resolver: None,
             site,
             options: ClientOptions::default(),
             pacer: None,
             registry: None,
+            transport: None,
         }
     }
 
@@ -424,7 +484,10 @@ impl JiraClient {
         let pacer = &self.inner.pacer;
         let max_retries = pacer.config().retry.max_retries;
         let mut attempt: u32 = 0;
-        let mut refreshed = false;
+        // Answers to a 401 so far. The token source may answer a 401 with a token
+        // another process stored meanwhile rather than refreshing; that one can have
+        // expired too, so a second 401 gets one more (then refreshing) chance.
+        let mut unauthorized: u8 = 0;
         let mut oauth_token: Option<SecretString> = None;
         loop {
             let auth = match &self.inner.site.auth {
@@ -488,11 +551,11 @@ impl JiraClient {
                     if (200..300).contains(&status) || req.accept.contains(&status) {
                         return Ok(Answer { status, body, ctx });
                     }
-                    if status == 401 && !refreshed {
+                    if status == 401 && unauthorized < 2 {
                         if let (Auth::OAuth { source, .. }, Some(rejected)) =
                             (&self.inner.site.auth, &oauth_token)
                         {
-                            refreshed = true;
+                            unauthorized += 1;
                             let fresh = source.on_unauthorized(rejected).await.map_err(|e| {
                                 Error::Token {
                                     ctx: ctx.clone(),
@@ -509,7 +572,12 @@ impl JiraClient {
                     if retryable && attempt < max_retries {
                         let delay = pacer.backoff(attempt).max(min_delay);
                         attempt += 1;
-                        pacer.sleep_before_retry(delay).await;
+                        let reason = if status == 429 {
+                            RetryReason::RateLimited
+                        } else {
+                            RetryReason::ServerError
+                        };
+                        pacer.sleep_before_retry(reason, delay).await;
                         continue;
                     }
                     if (300..400).contains(&status) {
@@ -544,7 +612,9 @@ impl JiraClient {
                     if attempt < max_retries {
                         let delay = pacer.backoff(attempt);
                         attempt += 1;
-                        pacer.sleep_before_retry(delay).await;
+                        pacer
+                            .sleep_before_retry(RetryReason::Transport, delay)
+                            .await;
                         continue;
                     }
                     if is_timeout && !not_sent {

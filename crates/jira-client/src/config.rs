@@ -44,8 +44,10 @@ pub enum TokenError {
 /// The caller owns refresh and storage (rotating refresh tokens must be persisted
 /// atomically and refreshed single-flight, which only the caller can do). The client
 /// asks [`TokenSource::access_token`] before each request; when Jira answers 401 it
-/// calls [`TokenSource::on_unauthorized`] once with the token that was rejected and
-/// repeats the request once with the token returned.
+/// calls [`TokenSource::on_unauthorized`] with the token that was rejected and
+/// repeats the request with the token returned, at most twice per request (the first
+/// answer may be a token another process stored meanwhile, which can have expired
+/// as well; the second 401 then leads to a refresh).
 pub trait TokenSource: Send + Sync {
     /// The current access token (refreshing first if the caller knows it has expired).
     fn access_token(&self) -> BoxFuture<'_, Result<SecretString, TokenError>>;

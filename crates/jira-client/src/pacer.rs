@@ -9,10 +9,11 @@
 //! [`PacerConfig::decrease_factor`] (at most once per congestion window), empties the
 //! bucket and pauses every request of the site for `Retry-After` (with jitter);
 //! each success while the bucket is drained adds [`PacerConfig::increase_per_success`]
-//! up to [`PacerConfig::max_rate`]. A 429 whose `RateLimit-Reason` is
+//! up to [`PacerConfig::max_rate`] — and never above the rate the site states in
+//! `X-RateLimit-Limit`, nor while less than a fifth of it remains. A 429 whose `RateLimit-Reason` is
 //! `jira-per-issue-on-write` only delays the request concerned.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
@@ -45,6 +46,9 @@ impl Default for RetryConfig {
         }
     }
 }
+
+/// Below this share of `X-RateLimit-Limit` remaining, the rate is not increased.
+const NEAR_LIMIT_SHARE: f64 = 0.2;
 
 /// Tuning of a [`Pacer`].
 #[derive(Clone, Debug)]
@@ -114,6 +118,10 @@ pub struct PacerStats {
     pub retries: u64,
     /// Answers with a 5xx status.
     pub server_errors: u64,
+    /// Answers by HTTP status.
+    pub responses_by_status: BTreeMap<u16, u64>,
+    /// Retries by [`RetryReason`] (its [`RetryReason::as_str`]).
+    pub retries_by_reason: BTreeMap<&'static str, u64>,
     /// Attempts that failed below HTTP (connect, reset, timeout).
     pub transport_errors: u64,
     /// Total time requests spent waiting for the pacer (bucket, pause, concurrency cap).
@@ -124,6 +132,28 @@ pub struct PacerStats {
     pub current_rate: f64,
     /// Requests in flight now.
     pub in_flight: usize,
+}
+
+/// Why a request was sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RetryReason {
+    /// Jira answered 429.
+    RateLimited,
+    /// Jira answered 5xx (idempotent requests only).
+    ServerError,
+    /// The attempt failed below HTTP (connect, reset, timeout).
+    Transport,
+}
+
+impl RetryReason {
+    /// `rate_limited`, `server_error` or `transport`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RateLimited => "rate_limited",
+            Self::ServerError => "server_error",
+            Self::Transport => "transport",
+        }
+    }
 }
 
 /// Rate-limit information read from an answer's headers.
@@ -212,6 +242,8 @@ pub struct Pacer {
     rate_limited: AtomicU64,
     retries: AtomicU64,
     server_errors: AtomicU64,
+    by_status: Mutex<BTreeMap<u16, u64>>,
+    by_reason: Mutex<BTreeMap<&'static str, u64>>,
     transport_errors: AtomicU64,
     wait_us: AtomicU64,
     backoff_us: AtomicU64,
@@ -263,6 +295,8 @@ impl Pacer {
             rate_limited: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             server_errors: AtomicU64::new(0),
+            by_status: Mutex::new(BTreeMap::new()),
+            by_reason: Mutex::new(BTreeMap::new()),
             transport_errors: AtomicU64::new(0),
             wait_us: AtomicU64::new(0),
             backoff_us: AtomicU64::new(0),
@@ -360,6 +394,7 @@ impl Pacer {
     /// at least wait before a retry (for a 429: `Retry-After` with jitter).
     pub fn on_response(&self, status: u16, info: &RateInfo) -> Duration {
         self.responses.fetch_add(1, Ordering::Relaxed);
+        *self.by_status.lock().entry(status).or_default() += 1;
         if status == 429 {
             self.rate_limited.fetch_add(1, Ordering::Relaxed);
             let (lo, hi) = self.cfg.retry_after_jitter;
@@ -392,12 +427,24 @@ impl Pacer {
             return info.retry_after.unwrap_or(Duration::ZERO);
         }
         if (200..400).contains(&status) {
-            let hold = info.near_limit || info.remaining.is_some_and(|r| r <= 0.0);
-            if !hold {
-                let mut b = self.bucket.lock();
-                if b.tokens < 1.0 {
-                    b.rate = (b.rate + self.cfg.increase_per_success).min(self.cfg.max_rate);
-                }
+            // The site's own figures bound the probing: never above the rate it states
+            // (`X-RateLimit-Limit`, requests/second of the burst scope), and no
+            // increase while less than a fifth of it remains (Jira's `NearLimit`
+            // threshold) — creeping past the stated limit only buys 429s and pauses.
+            let limit = info.limit.filter(|l| *l > 0.0);
+            let ceiling = limit.map_or(self.cfg.max_rate, |l| l.min(self.cfg.max_rate));
+            let near = match (info.remaining, limit) {
+                (Some(r), Some(l)) => r < NEAR_LIMIT_SHARE * l,
+                (Some(r), None) => r <= 0.0,
+                (None, _) => false,
+            };
+            let hold = info.near_limit || near;
+            let mut b = self.bucket.lock();
+            if !hold && b.tokens < 1.0 {
+                b.rate = (b.rate + self.cfg.increase_per_success).min(ceiling);
+            }
+            if b.rate > ceiling {
+                b.rate = ceiling.max(self.cfg.min_rate);
             }
         }
         Duration::ZERO
@@ -418,9 +465,10 @@ impl Pacer {
         exp.mul_f64(jitter(r.jitter.0, r.jitter.1))
     }
 
-    /// Sleep before a retry, counting it.
-    pub async fn sleep_before_retry(&self, d: Duration) {
+    /// Sleep before a retry, counting it under its reason.
+    pub async fn sleep_before_retry(&self, reason: RetryReason, d: Duration) {
         self.retries.fetch_add(1, Ordering::Relaxed);
+        *self.by_reason.lock().entry(reason.as_str()).or_default() += 1;
         self.add_us(&self.backoff_us, d);
         tokio::time::sleep(d).await;
     }
@@ -457,6 +505,8 @@ impl Pacer {
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             server_errors: self.server_errors.load(Ordering::Relaxed),
+            responses_by_status: self.by_status.lock().clone(),
+            retries_by_reason: self.by_reason.lock().clone(),
             transport_errors: self.transport_errors.load(Ordering::Relaxed),
             wait_time: Duration::from_micros(self.wait_us.load(Ordering::Relaxed)),
             backoff_time: Duration::from_micros(self.backoff_us.load(Ordering::Relaxed)),
@@ -667,6 +717,43 @@ mod tests {
         assert_eq!(p.stats().current_rate, 10.0);
         p.on_response(200, &RateInfo::default());
         assert_eq!(p.stats().current_rate, 11.0);
+    }
+
+    #[test]
+    fn the_stated_limit_caps_the_rate_and_low_remaining_holds_it() {
+        let p = Pacer::new(PacerConfig {
+            initial_rate: 19.5,
+            burst: 1.0,
+            increase_per_success: 1.0,
+            ..PacerConfig::default()
+        });
+        let answer = |remaining: f64| RateInfo {
+            limit: Some(20.0),
+            remaining: Some(remaining),
+            ..RateInfo::default()
+        };
+        p.bucket.lock().tokens = 0.0;
+        // 3 of 20 left (under a fifth): hold.
+        p.on_response(200, &answer(3.0));
+        assert_eq!(p.stats().current_rate, 19.5);
+        // Plenty left: increase, but not past the stated 20/s.
+        p.on_response(200, &answer(10.0));
+        assert_eq!(p.stats().current_rate, 20.0);
+        p.on_response(200, &answer(10.0));
+        assert_eq!(p.stats().current_rate, 20.0);
+        // A lower stated limit brings the rate down to it.
+        p.on_response(
+            200,
+            &RateInfo {
+                limit: Some(5.0),
+                remaining: Some(4.0),
+                ..RateInfo::default()
+            },
+        );
+        assert_eq!(p.stats().current_rate, 5.0);
+        // Without figures the configured ceiling applies.
+        p.on_response(200, &RateInfo::default());
+        assert_eq!(p.stats().current_rate, 6.0);
     }
 
     #[test]

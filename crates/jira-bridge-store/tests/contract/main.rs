@@ -55,10 +55,12 @@ macro_rules! contract {
 }
 
 mod connections;
+mod console_sessions;
 mod events;
 mod exports;
 mod foundation;
 mod jobs;
+mod notify;
 mod worklogs;
 
 #[tokio::test]

@@ -58,7 +58,11 @@ pub enum ConnectionsCommand {
         /// Connection id (`con_…`).
         id: String,
     },
-    /// Start a Jira Cloud OAuth 2.0 (3LO) connection: prints the URL to open.
+    /// Connect Jira Cloud with OAuth 2.0 (3LO): prints the consent URL and waits.
+    ///
+    /// Listens on a free loopback port, prints the URL to open (and opens it with
+    /// --open), then waits until the browser comes back from Jira and prints the new
+    /// connection. When the grant covers several sites, --site picks one.
     Oauth {
         /// Owner of the connection.
         #[arg(long)]
@@ -66,8 +70,18 @@ pub enum ConnectionsCommand {
         /// Display name (default: the site name).
         #[arg(long)]
         name: Option<String>,
-        /// Where to send the browser afterwards (allow-listed origins only).
+        /// The site to connect when the grant covers several (name, URL or cloud id).
+        #[arg(long, value_name = "SITE")]
+        site: Option<String>,
+        /// Open the URL in the default browser too.
         #[arg(long)]
+        open: bool,
+        /// Print the URL and exit without waiting for the browser.
+        #[arg(long)]
+        no_wait: bool,
+        /// Send the browser here afterwards instead (allow-listed origins only;
+        /// implies --no-wait).
+        #[arg(long, value_name = "URL")]
         return_to: Option<String>,
     },
 }
@@ -322,6 +336,7 @@ pub struct Api {
     base: String,
     key: Option<SecretString>,
     http: reqwest::Client,
+    streaming: reqwest::Client,
 }
 
 impl Api {
@@ -331,10 +346,15 @@ impl Api {
             .user_agent(concat!("jira-bridge-cli/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(60))
             .build()?;
+        let streaming = reqwest::Client::builder()
+            .user_agent(concat!("jira-bridge-cli/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .build()?;
         Ok(Api {
             base: url.trim_end_matches('/').to_string(),
             key: key.map(|k| SecretString::from(k.to_string())),
             http,
+            streaming,
         })
     }
 
@@ -351,6 +371,30 @@ impl Api {
             return Ok(v);
         }
         Err(problem(method, path, status, &v))
+    }
+
+    /// Open a server-sent event stream (no overall timeout).
+    pub async fn stream(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        let key = self.key.as_ref().ok_or_else(|| {
+            Exit::Usage("no API key: pass --api-key or set JIRA_BRIDGE_API_KEY".into())
+        })?;
+        let resp = self
+            .streaming
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key.expose_secret())
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .map_err(|e| {
+                Exit::Connection(format!("cannot reach the service at {}: {e}", self.base))
+            })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Err(problem(Method::GET, path, status, &v))
     }
 
     /// Send a request and answer its status and JSON body, whatever the status.
@@ -381,32 +425,6 @@ impl Api {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         Ok((status, v))
-    }
-}
-
-impl Api {
-    /// Open a server-sent event stream (no overall timeout).
-    pub async fn stream(&self, path: &str) -> anyhow::Result<reqwest::Response> {
-        let key = self.key.as_ref().ok_or_else(|| {
-            Exit::Usage("no API key: pass --api-key or set JIRA_BRIDGE_API_KEY".into())
-        })?;
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(key.expose_secret())
-            .header(reqwest::header::ACCEPT, "text/event-stream")
-            .timeout(Duration::from_secs(24 * 3600))
-            .send()
-            .await
-            .map_err(|e| {
-                Exit::Connection(format!("cannot reach the service at {}: {e}", self.base))
-            })?;
-        if !resp.status().is_success() {
-            let status = resp.status();
-            let v: Value = resp.json().await.unwrap_or(Value::Null);
-            return Err(problem(Method::GET, path, status, &v));
-        }
-        Ok(resp)
     }
 }
 
@@ -502,7 +520,8 @@ fn q(pairs: &[(&str, Option<String>)]) -> String {
     }
 }
 
-fn enc(s: &str) -> String {
+/// Percent-encode a path segment or query value.
+pub(crate) fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -656,18 +675,20 @@ async fn connections(api: &Api, c: &ConnectionsCommand, json: bool) -> anyhow::R
         ConnectionsCommand::Oauth {
             owner,
             name,
+            site,
+            open,
+            no_wait,
             return_to,
         } => {
-            let body = json!({"owner": owner, "name": name, "return_to": return_to});
-            let v = api
-                .call(Method::POST, "/v1/oauth/start", Some(&body))
-                .await?;
-            if json {
-                print_json(&v);
-            } else {
-                println!("Open this URL in a browser to connect Jira:");
-                println!("{}", s(&v, "authorization_url"));
-            }
+            let o = super::oauth::OAuthOptions {
+                owner: owner.as_deref(),
+                name: name.as_deref(),
+                return_to: return_to.as_deref(),
+                site: site.as_deref(),
+                no_wait: *no_wait,
+                open: *open,
+            };
+            super::oauth::run(api, &o, json).await?;
         }
     }
     Ok(())
@@ -1360,34 +1381,79 @@ async fn events_tail(
             .map_err(|_| Exit::Usage(format!("--after '{a}' is not an event seq (a number)")))?,
         None => 0,
     };
+    // The history, page by page.
     loop {
         let path = format!("/v1/events?after={after}&limit=100");
         let v = api.call(Method::GET, &path, None).await?;
         for e in v["items"].as_array().into_iter().flatten() {
-            if json {
-                print_json(e);
-            } else {
-                println!(
-                    "{:>6}  {}  {:<22} {}",
-                    e["seq"],
-                    s(e, "created_at"),
-                    e.get("type")
-                        .or_else(|| e.get("event_type"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("-"),
-                    s(e, "subject")
-                );
-            }
+            print_event(e, json);
         }
         after = v["next_after"].as_i64().unwrap_or(after);
         if v["has_more"] != true {
-            if !follow {
-                return Ok(());
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = tokio::signal::ctrl_c() => return Ok(()),
-            }
+            break;
         }
     }
+    if !follow {
+        return Ok(());
+    }
+    // Then new events as the service pushes them (server-sent events), resuming
+    // after the last one seen when the stream breaks.
+    use futures::StreamExt;
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(super::cancel_on_signal(stop.clone()));
+    loop {
+        let path = format!("/v1/events?after={after}");
+        let resp = tokio::select! {
+            r = api.stream(&path) => r?,
+            _ = stop.cancelled() => return Ok(()),
+        };
+        let mut body = resp.bytes_stream();
+        let mut buf = String::new();
+        loop {
+            let chunk = tokio::select! {
+                c = body.next() => c,
+                _ = stop.cancelled() => return Ok(()),
+            };
+            let Some(Ok(chunk)) = chunk else { break };
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let frame: String = buf.drain(..end + 2).collect();
+                let data: String = frame
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if let Ok(e) = serde_json::from_str::<Value>(&data) {
+                    if let Some(seq) = e["seq"].as_i64() {
+                        after = after.max(seq);
+                    }
+                    print_event(&e, json);
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.cancelled() => return Ok(()),
+        }
+    }
+}
+
+fn print_event(e: &Value, json: bool) {
+    if json {
+        print_json(e);
+    } else {
+        println!(
+            "{:>6}  {}  {:<22} {}",
+            e["seq"],
+            s(e, "created_at"),
+            e.get("type")
+                .or_else(|| e.get("event_type"))
+                .and_then(Value::as_str)
+                .unwrap_or("-"),
+            s(e, "subject")
+        );
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
 }

@@ -46,7 +46,7 @@ pub struct ConfigResponse {
 }
 
 impl ConfigResponse {
-    fn from_row(c: TicketConfig) -> Result<Self, ApiError> {
+    pub(crate) fn from_row(c: TicketConfig) -> Result<Self, ApiError> {
         Ok(Self {
             id: c.id.to_string(),
             name: c.name,

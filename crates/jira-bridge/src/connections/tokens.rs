@@ -67,7 +67,19 @@ impl StoreTokenSource {
     }
 
     /// Refresh unless the row has moved past `seen_version`; return the current token.
+    ///
+    /// The refresh runs as a task of its own: a caller that gives up (a request
+    /// timing out, a job batch cancelled) must not abandon it between Atlassian
+    /// rotating the refresh token and the new pair being stored, or the stored
+    /// refresh token would be one Atlassian already retired.
     pub(crate) async fn refresh(&self, seen_version: i64) -> Result<SecretString, TokenError> {
+        let this = Self::new(self.shared.clone(), self.id.clone());
+        tokio::spawn(async move { this.refresh_single_flight(seen_version).await })
+            .await
+            .map_err(|e| TokenError::Unavailable(format!("token refresh task: {e}")))?
+    }
+
+    async fn refresh_single_flight(&self, seen_version: i64) -> Result<SecretString, TokenError> {
         let local = self.shared.runtime.refresh_mutex(&self.id);
         let _in_process = local.lock().await;
         let (row, pair) = self.read().await?;

@@ -26,7 +26,7 @@
 //!
 //! # Delivery
 //!
-//! [`start`] runs the delivery worker (and, on PostgreSQL, the listener): it leases
+//! [`start`] runs the delivery worker: it leases
 //! due deliveries, POSTs them signed, records every attempt, schedules retries by
 //! [`EventsSettings::retry_schedule`] and disables a subscription that has failed
 //! continuously for [`EventsSettings::disable_after`], emitting
@@ -222,12 +222,12 @@ pub const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
 
 static REMOTE_APPENDS: LazyLock<watch::Sender<u64>> = LazyLock::new(|| watch::Sender::new(0));
 
-fn signal_remote_append() {
+pub(crate) fn signal_remote_append() {
     REMOTE_APPENDS.send_modify(|n| *n = n.wrapping_add(1));
 }
 
 /// Waits for "an event may have been appended": a commit in this process, a
-/// PostgreSQL notification from any replica (while [`start`]'s listener runs), or
+/// PostgreSQL notification from any replica (while [`crate::changes`] listens), or
 /// the end of a polling interval. Create it before the first read so no append
 /// between the read and the wait is missed.
 #[derive(Debug)]
@@ -282,8 +282,9 @@ pub(crate) fn stream_shutdown(state: &crate::http::AppState) -> CancellationToke
         .unwrap_or_default()
 }
 
-/// Start event delivery (and, on PostgreSQL, the cross-replica listener) as
-/// background tasks of `app`, until `shutdown`; on shutdown, end its SSE streams.
+/// Start event delivery as a background task of `app`, until `shutdown`; on
+/// shutdown, end its SSE streams. Other replicas' appends are heard through
+/// [`crate::changes::start`].
 pub fn start(app: &App, settings: EventsSettings, shutdown: &CancellationToken) {
     let key = state_key(app.state());
     if let Ok(mut l) = STREAM_SHUTDOWN.lock() {
@@ -299,44 +300,6 @@ pub fn start(app: &App, settings: EventsSettings, shutdown: &CancellationToken) 
     app.spawn_background("events-delivery", shutdown, move |state, token| {
         worker::run(state, settings, token)
     });
-    app.spawn_background("events-listener", shutdown, listen);
-}
-
-/// Forward PostgreSQL notifications of appends to [`Wake`]rs; reconnect on failure.
-async fn listen(state: crate::http::AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let listener = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            l = state.store.listen_events() => l,
-        };
-        match listener {
-            Ok(None) => return Ok(()), // SQLite: every writer is in this process.
-            Ok(Some(mut listener)) => {
-                backoff = Duration::from_millis(200);
-                // Anything appended while we were not listening is picked up now.
-                signal_remote_append();
-                loop {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Ok(()),
-                        got = listener.recv() => match got {
-                            Ok(_) => signal_remote_append(),
-                            Err(e) => {
-                                tracing::warn!(error = ?e, "event listener lost its connection; reconnecting");
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = ?e, "cannot listen for events; retrying"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(10));
-    }
 }
 
 #[cfg(test)]

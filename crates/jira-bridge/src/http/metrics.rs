@@ -1,5 +1,6 @@
 //! Prometheus metrics: request counts and latency histograms by matched route,
-//! method and status, served as text at `/metrics`.
+//! method and status, and the calls to Jira (answers by status, retries by reason,
+//! transport errors, per site pacer), served as text at `/metrics`.
 
 use std::time::Instant;
 
@@ -7,8 +8,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
@@ -53,6 +55,7 @@ impl Default for Metrics {
             "HTTP request latency, by matched route, method and status",
             latency.clone(),
         );
+        registry.register_collector(Box::new(UpstreamCollector));
         Self {
             registry,
             requests,
@@ -82,6 +85,61 @@ impl Metrics {
         };
         self.requests.get_or_create(&labels).inc();
         self.latency.get_or_create(&labels).observe(seconds);
+    }
+}
+
+/// The Jira client's per-site counters (every client of the process shares its
+/// site's pacer in [`jira_client::PacerRegistry::global`]), read at each scrape:
+/// `upstream_responses_total{site,status}`, `upstream_retries_total{site,reason}`
+/// (`rate_limited`, `server_error`, `transport`) and
+/// `upstream_transport_errors_total{site}`. `site` is the pacer's key: the Jira
+/// origin, or `cloud:<cloud id>` for OAuth connections.
+#[derive(Debug)]
+struct UpstreamCollector;
+
+impl Collector for UpstreamCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let sites = jira_client::PacerRegistry::global().all_stats();
+        let kind = ConstCounter::new(0u64).metric_type();
+        let mut family = encoder.encode_descriptor(
+            "upstream_responses",
+            "Answers from Jira, by site and HTTP status (retried attempts included)",
+            None,
+            kind,
+        )?;
+        for (site, stats) in &sites {
+            for (status, n) in &stats.responses_by_status {
+                let status = status.to_string();
+                ConstCounter::new(*n).encode(
+                    family
+                        .encode_family(&[("site", site.as_str()), ("status", status.as_str())])?,
+                )?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "upstream_retries",
+            "Requests to Jira sent again, by site and reason (rate_limited, server_error, transport)",
+            None,
+            kind,
+        )?;
+        for (site, stats) in &sites {
+            for (reason, n) in &stats.retries_by_reason {
+                ConstCounter::new(*n).encode(
+                    family.encode_family(&[("site", site.as_str()), ("reason", reason)])?,
+                )?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "upstream_transport_errors",
+            "Attempts to call Jira that failed below HTTP (connect, reset, timeout), by site",
+            None,
+            kind,
+        )?;
+        for (site, stats) in &sites {
+            ConstCounter::new(stats.transport_errors)
+                .encode(family.encode_family(&[("site", site.as_str())])?)?;
+        }
+        Ok(())
     }
 }
 

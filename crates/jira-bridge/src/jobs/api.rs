@@ -22,8 +22,10 @@ use crate::http::extract::{Json, Path, Query};
 use crate::http::{ApiError, AppState, Problem};
 use crate::tenancy::Tenant;
 
-/// How often an SSE stream re-reads the job, to see changes made by other replicas.
-const SSE_POLL: Duration = Duration::from_secs(1);
+/// Longest an SSE stream waits before re-reading the job without being told of a
+/// change (changes of this process and, on PostgreSQL, of other replicas are told at
+/// once; this only bounds the delay after a lost notification).
+const SSE_POLL: Duration = Duration::from_secs(5);
 
 /// Routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {

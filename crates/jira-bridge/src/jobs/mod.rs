@@ -24,9 +24,10 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use jira_bridge_store::jobs::{Job, JobCounts, NewJob, NewJobItem};
+use jira_bridge_store::notify::Channel;
 use jira_bridge_store::{ConnectionId, Store, StoreError, TenantId, Timestamp};
 use parking_lot::RwLock;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
@@ -56,7 +57,12 @@ pub fn handlers(state: &AppState) -> Registry {
 /// wakes it at once), until `shutdown`.
 pub fn start_runner(app: &App, shutdown: &CancellationToken) {
     let registry = handlers(app.state());
-    let config = RunnerConfig::default();
+    let lease = Duration::from_secs(app.state().config.jobs.lease_seconds.max(2));
+    let config = RunnerConfig {
+        lease,
+        heartbeat: lease / 4,
+        ..RunnerConfig::default()
+    };
     app.spawn_background("job runner", shutdown, move |state, token| async move {
         JobRunner::new(state.jobs.clone(), registry, config)
             .run(token)
@@ -95,7 +101,7 @@ impl From<StoreError> for JobError {
 }
 
 /// A change of a job's counts or state, published after every item change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobProgress {
     /// The job.
     pub job_id: JobId,
@@ -367,9 +373,18 @@ impl Jobs {
     }
 
     /// Progress of every job changed through this handle (and its clones), as it
-    /// happens. Changes made by other processes are not seen here; read the store.
+    /// happens, and, while [`crate::changes`] listens (PostgreSQL), of changes made
+    /// by other replicas.
     pub fn subscribe(&self) -> broadcast::Receiver<JobProgress> {
         self.shared.progress.subscribe()
+    }
+
+    /// A change made by another replica: tell this process's subscribers and wake
+    /// its runner (the change may have made items due, e.g. a new job). Observers are
+    /// not called: the replica that made the change did that.
+    pub(crate) fn remote_change(&self, progress: JobProgress) {
+        let _ = self.shared.progress.send(progress);
+        self.wake();
     }
 
     /// Add an observer called after every job change made through this handle.
@@ -394,6 +409,15 @@ impl Jobs {
         let progress = JobProgress::of(job);
         // No subscriber is fine.
         let _ = self.shared.progress.send(progress.clone());
+        // Other replicas' subscribers (and idle runners) hear it through the store.
+        match crate::changes::job_payload(&progress) {
+            Ok(payload) => {
+                if let Err(e) = self.shared.store.notify(Channel::Jobs, &payload).await {
+                    tracing::debug!(job_id = %job.id, error = ?e, "could not notify other replicas of a job change");
+                }
+            }
+            Err(e) => tracing::warn!(job_id = %job.id, error = ?e, "job change not encodable"),
+        }
         let observers: Vec<Arc<dyn JobObserver>> = self.shared.observers.read().clone();
         for o in observers {
             o.job_changed(&progress).await;

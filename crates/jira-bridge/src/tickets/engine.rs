@@ -279,6 +279,10 @@ fn linked(client: &JiraClient, id: &str, key: &str, issue: Option<&Issue>) -> Li
             .and_then(|s| s.category_key().map(str::to_owned)),
         status: status.map(|s| s.name),
         remote_updated_at: updated.map(|t| Timestamp::from(t.with_timezone(&Utc))),
+        summary: issue
+            .and_then(|i| i.fields.get("summary"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     }
 }
 

@@ -5,7 +5,9 @@
 //! connection has its own URL), so a restart or a lost database row never adds a
 //! second registration: one matching webhook with the right JQL is kept (refreshed
 //! when less than [`REFRESH_WITHIN`] is left), extra or outdated ones are deleted, and
-//! a new one is registered only when none is left. The JQL covers the projects the
+//! a new one is registered only when none is left; replicas take turns behind the
+//! connection's registration lock (a PostgreSQL advisory lock), so two never both
+//! find none and register. The JQL covers the projects the
 //! connection has tickets in. [`run`] does this for every OAuth connection at start
 //! and then every [`UPKEEP_EVERY`].
 
@@ -61,7 +63,7 @@ pub async fn ensure(
     tenant: &TenantId,
     connection: &ConnectionId,
 ) -> anyhow::Result<Registration> {
-    let mut out = Registration {
+    let out = Registration {
         action: "unsupported",
         webhook_id: None,
         jql: None,
@@ -74,7 +76,24 @@ pub async fn ensure(
     if connected.connection.kind != "cloud_oauth" || state.config.server.public_url.is_none() {
         return Ok(out);
     }
-    let jira = &connected.jira;
+    // Replicas (and the upkeep task racing an API call) take turns: listing and then
+    // registering must not interleave, or two would each find none and register.
+    let lock = state.store.lock_webhook_registration(connection).await?;
+    let result = reconcile(state, tenant, connection, &connected.jira, out).await;
+    if let Err(e) = lock.release().await {
+        tracing::warn!(connection = %connection, error = ?e, "could not release the webhook registration lock");
+    }
+    result
+}
+
+/// [`ensure`] under the connection's registration lock.
+async fn reconcile(
+    state: &AppState,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    jira: &jira_client::JiraClient,
+    mut out: Registration,
+) -> anyhow::Result<Registration> {
     let url = super::inbound_url(state, connection);
     let projects = state.store.linked_projects(connection).await?;
     let existing: Vec<jira_client::Webhook> = jira.webhooks().try_collect().await?;
