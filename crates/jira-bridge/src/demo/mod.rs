@@ -444,12 +444,15 @@ async fn seed(
     }
     if has("/v1/releases") && has("/v1/configs") {
         let cfg = json!({"name": "demo-release", "connection_id": connection_id,
-            "targets": [{"name": "web", "project_key": "WEB", "issue_type": "Epic"},
-                        {"name": "ops", "project_key": "OPS", "issue_type": "Epic"}]});
+            "targets": [
+                {"name": "web", "project_key": "WEB", "issue_type": "Epic", "completed_status": "Done"},
+                {"name": "ops", "project_key": "OPS", "issue_type": "Epic",
+                 "summary_template": "Roll out {version} ({planned_date})"}]});
         let made = match api.call(Method::POST, "/v1/configs", Some(&cfg)).await {
             Ok(c) => {
-                let body =
-                    json!({"config_id": c["id"], "version": "1.0.0", "platforms": ["web", "ops"]});
+                let body = json!({"config_id": c["id"], "version": "1.0.0",
+                    "platforms": ["web", "ops"], "planned_date": "2026-12-31",
+                    "description": "The demo's first release."});
                 api.call(Method::POST, "/v1/releases", Some(&body)).await
             }
             Err(e) => Err(e),

@@ -4,15 +4,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jira_bridge_store::exports::ExportId;
-use jira_bridge_store::{ConnectionId, PageRequest};
+use jira_bridge_store::PageRequest;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{
     plan, rollback, start, view, ExportError, ExportRequest, ExportView, Plan, RollbackError,
 };
+use crate::configs::api::{own_connection, ListParams};
 use crate::connections::errors::{from_jira, ConnectionError};
 use crate::http::extract::{Json, Path, Query};
 use crate::http::{ApiError, AppState};
@@ -57,16 +58,6 @@ pub struct RollbackRequest {
     pub force: bool,
 }
 
-/// List filters.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// Page size (default 50, max 500).
-    pub limit: Option<u32>,
-    /// Cursor from the previous page.
-    pub cursor: Option<String>,
-}
-
 /// A page of exports.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ExportPage {
@@ -80,19 +71,17 @@ fn not_found() -> ApiError {
     ApiError::NotFound("no such export".into())
 }
 
-async fn own_connection(
+async fn load(
     state: &AppState,
     tenant: &Tenant,
     id: &str,
-) -> Result<ConnectionId, ApiError> {
-    let bad = || ApiError::invalid_field("connection_id", "no such connection");
-    let cid: ConnectionId = id.parse().map_err(|_| bad())?;
+) -> Result<jira_bridge_store::exports::Export, ApiError> {
+    let id: ExportId = id.parse().map_err(|_| not_found())?;
     state
         .store
-        .get_connection(&tenant.id, &cid)
+        .get_export(&tenant.id, &id)
         .await?
-        .ok_or_else(bad)?;
-    Ok(cid)
+        .ok_or_else(not_found)
 }
 
 fn export_error(e: ExportError) -> ConnectionError {
@@ -179,12 +168,7 @@ async fn get_export(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ExportView>, ApiError> {
-    let id: ExportId = id.parse().map_err(|_| not_found())?;
-    let e = state
-        .store
-        .get_export(&tenant.id, &id)
-        .await?
-        .ok_or_else(not_found)?;
+    let e = load(&state, &tenant, &id).await?;
     Ok(Json(view(&state.store, e, true).await?))
 }
 
@@ -209,12 +193,7 @@ async fn rollback_export(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid_field("body", e.to_string()))?
     };
-    let id: ExportId = id.parse().map_err(|_| not_found())?;
-    let e = state
-        .store
-        .get_export(&tenant.id, &id)
-        .await?
-        .ok_or_else(not_found)?;
+    let e = load(&state, &tenant, &id).await?;
     let force = opts.force;
     let job = rollback(&state, &e, force).await.map_err(|e| match e {
         RollbackError::Store(s) => ApiError::from(s),

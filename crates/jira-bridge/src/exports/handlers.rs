@@ -8,8 +8,9 @@
 //! - `exports.rollback`: one item per epic of the export: deletes the stories this
 //!   export created, then the epic, applying the rule for issues changed in Jira
 //!   since (see `docs/exports-and-releases.md`).
-//! - [`ExportObserver`]: moves the export's state with its jobs and appends
-//!   `export.finished` in the same transaction when the creating job finishes.
+//! - the export observer ([`observe`], [`follow_job`]): moves the export's state
+//!   with its jobs and appends `export.finished` in the same transaction when the
+//!   creating job finishes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::http::AppState;
 use crate::jobs::{ItemOutcome, JobContext, JobHandler, JobObserver, JobProgress, Registry};
 use crate::tickets::bulk::{self, Caches, Outcome};
 use crate::tickets::engine::{MetaCache, MetaError};
+use crate::tickets::handlers::{all_failed, connection_failure};
 use crate::tickets::validate::{to_issue_input, ResolvedUsers, Target};
 use crate::tickets::CreateOptions;
 
@@ -57,16 +59,6 @@ struct JobPayload {
     connection_id: ConnectionId,
 }
 
-fn all_failed(items: &[JobItem], error: &ItemError, retryable: bool) -> Vec<ItemOutcome> {
-    items
-        .iter()
-        .map(|_| ItemOutcome::Failed {
-            error: error.clone(),
-            retryable,
-        })
-        .collect()
-}
-
 async fn connect(
     state: &AppState,
     ctx: &JobContext,
@@ -75,26 +67,15 @@ async fn connect(
     let payload: JobPayload = serde_json::from_value(ctx.job.payload.clone()).map_err(|e| {
         all_failed(
             items,
-            &ItemError::new("invalid_payload", e.to_string()),
+            ItemError::new("invalid_payload", e.to_string()),
             false,
         )
     })?;
     match crate::connections::connect(state, &ctx.job.tenant_id, &payload.connection_id).await {
         Ok(c) => Ok((payload.connection_id, c.jira)),
         Err(e) => {
-            use crate::connections::ConnectionError as C;
-            let retryable = !matches!(
-                e,
-                C::Disabled(_) | C::Expired(_) | C::Invalid(_) | C::Api(_)
-            );
-            Err(all_failed(
-                items,
-                &ItemError::new(
-                    "connection_unusable",
-                    format!("the connection cannot be used: {e}"),
-                ),
-                retryable,
-            ))
+            let (err, retryable) = connection_failure(&e);
+            Err(all_failed(items, err, retryable))
         }
     }
 }
@@ -695,6 +676,19 @@ impl ExportObserver {
     }
 }
 
+/// The export state a job's progress means (its creating job, or its rollback job).
+pub fn export_state(rollback: bool, progress: &JobProgress) -> String {
+    match (rollback, progress.is_finished()) {
+        (false, false) => "running".to_owned(),
+        (false, true) => progress.state.as_str().to_owned(),
+        (true, false) => "rolling_back".to_owned(),
+        (true, true) if progress.counts.failed == 0 && progress.counts.cancelled == 0 => {
+            "rolled_back".to_owned()
+        }
+        (true, true) => "rollback_failed".to_owned(),
+    }
+}
+
 /// Bring an export's state in line with one of its jobs (and append
 /// `export.finished` when the creating job finished). Called by the observer, and
 /// after an export records a job id (the job may have moved before that).
@@ -715,14 +709,17 @@ pub async fn follow_job(
     };
     let rollback = progress.kind == ROLLBACK_KIND;
     let finished = progress.is_finished();
-    let state = match (rollback, finished) {
-        (false, false) => "running".to_owned(),
-        (false, true) => progress.state.as_str().to_owned(),
-        (true, false) => "rolling_back".to_owned(),
-        (true, true) if progress.counts.failed == 0 && progress.counts.cancelled == 0 => {
-            "rolled_back".to_owned()
-        }
-        (true, true) => "rollback_failed".to_owned(),
+    let state = export_state(rollback, progress);
+    // Issues created by this run (succeeded items that were not already linked).
+    let created = if finished && !rollback {
+        super::all_job_items(store, &progress.tenant_id, &progress.job_id)
+            .await?
+            .iter()
+            .filter(|i| i.state.as_str() == "succeeded")
+            .filter(|i| i.result.as_ref().is_some_and(|r| r["existing"] != true))
+            .count() as i64
+    } else {
+        0
     };
     let mut tx = store.begin().await?;
     let changed = tx
@@ -744,6 +741,8 @@ pub async fn follow_job(
                 "export_id": export_id,
                 "job_id": progress.job_id,
                 "state": state,
+                "created": created,
+                "existing": progress.counts.succeeded - created,
                 "total": progress.counts.total,
                 "succeeded": progress.counts.succeeded,
                 "failed": progress.counts.failed,

@@ -858,6 +858,20 @@ pub async fn view(
             }
         }
     }
+    // The stored state follows the jobs a moment after they change (the job observer
+    // runs after the job's commit): answer what the job says now.
+    let mut state = export.state.clone();
+    let current = match export.rollback_job_id.as_deref() {
+        Some(j) => Some((true, j)),
+        None => export.job_id.as_deref().map(|j| (false, j)),
+    };
+    if let Some((rollback, j)) = current {
+        if let Ok(jid) = j.parse::<jira_bridge_store::jobs::JobId>() {
+            if let Some(job) = store.get_job(tenant, &jid).await? {
+                state = handlers::export_state(rollback, &crate::jobs::JobProgress::of(&job));
+            }
+        }
+    }
     let epics: Vec<EpicSpec> = serde_json::from_value(export.tree.clone()).unwrap_or_default();
     let mut counts = ExportCounts::default();
     let node = |role: Role, source: Source, summary: &str, counts: &mut ExportCounts| {
@@ -926,7 +940,7 @@ pub async fn view(
         id: export.id.to_string(),
         connection_id: export.connection_id.to_string(),
         project_key: export.project_key,
-        state: export.state,
+        state,
         job_id: export.job_id,
         rollback_job_id: export.rollback_job_id,
         options: export.options,

@@ -5,11 +5,12 @@ use axum::http::StatusCode;
 use jira_bridge_store::exports::{Release, ReleaseId};
 use jira_bridge_store::PageRequest;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{check, create, view, ReleaseError, ReleaseRequest, ReleaseView};
+use crate::configs::api::ListParams;
 use crate::connections::errors::{from_jira, ConnectionError};
 use crate::http::extract::{Json, Path, Query};
 use crate::http::{ApiError, AppState};
@@ -23,16 +24,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_release, list_releases))
         .routes(routes!(get_release))
         .routes(routes!(check_release))
-}
-
-/// List filters.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// Page size (default 50, max 500).
-    pub limit: Option<u32>,
-    /// Cursor from the previous page.
-    pub cursor: Option<String>,
 }
 
 /// A page of releases.

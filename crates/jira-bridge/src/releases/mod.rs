@@ -462,6 +462,7 @@ pub async fn check(
                     "config_id": release.config_id,
                     "version": release.version,
                     "platforms": v.platforms.iter().map(|p| json!({
+                        "target": p.platform,
                         "platform": p.platform,
                         "issue_key": p.issue_key,
                         "status": p.status,

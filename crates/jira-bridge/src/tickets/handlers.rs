@@ -34,7 +34,8 @@ impl BulkCreateHandler {
     }
 }
 
-fn all_failed(items: &[JobItem], error: ItemError, retryable: bool) -> Vec<ItemOutcome> {
+/// The same failure for every item of a batch.
+pub(crate) fn all_failed(items: &[JobItem], error: ItemError, retryable: bool) -> Vec<ItemOutcome> {
     items
         .iter()
         .map(|_| ItemOutcome::Failed {
@@ -44,7 +45,8 @@ fn all_failed(items: &[JobItem], error: ItemError, retryable: bool) -> Vec<ItemO
         .collect()
 }
 
-fn connection_failure(e: &crate::connections::ConnectionError) -> (ItemError, bool) {
+/// The item error of a connection that cannot be used, and whether to retry.
+pub(crate) fn connection_failure(e: &crate::connections::ConnectionError) -> (ItemError, bool) {
     use crate::connections::ConnectionError as C;
     let retryable = !matches!(
         e,

@@ -280,6 +280,8 @@ async fn big_export(dc: bool, project: &str) {
     .await;
     let ev = &events_of(&app, &t, "export.finished").await[0];
     assert_eq!(ev["subject"], exp.as_str(), "{ev}");
+    assert_eq!(ev["data"]["created"], 520, "{ev}");
+    assert_eq!(ev["data"]["state"], "succeeded", "{ev}");
     let list = TestApp::json_ok(app.get(&t, "/v1/exports").await, 200).await;
     assert_eq!(list["items"][0]["id"], exp.as_str());
 }
@@ -718,6 +720,8 @@ async fn a_release_creates_one_epic_per_platform_and_completes_once_body() {
     let evs = events_of(&app, &t, "release.completed").await;
     assert_eq!(evs.len(), 1, "{evs:?}");
     assert_eq!(evs[0]["subject"], id.as_str());
+    assert_eq!(evs[0]["data"]["platforms"].as_array().unwrap().len(), 3);
+    assert_eq!(evs[0]["data"]["version"], "1.2.0");
     let list = TestApp::json_ok(app.get(&t, "/v1/releases").await, 200).await;
     assert_eq!(list["items"][0]["id"], id.as_str());
     assert_eq!(list["items"][0]["complete"], true);
