@@ -1322,7 +1322,7 @@ mod tests {
             .as_str()
             .unwrap()
             .to_owned();
-        let port = url::Url::parse(&sim.base_url()).unwrap().port().unwrap();
+        let port = url::Url::parse(sim.base_url()).unwrap().port().unwrap();
         let url = url::Url::parse(&format!("http://localhost:{port}/")).unwrap();
         let site = || SiteConfig::data_center_pat(url.clone(), SecretString::from(pat.clone()));
 

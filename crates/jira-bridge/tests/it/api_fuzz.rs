@@ -80,7 +80,7 @@ async fn schemathesis_finds_no_server_error_bad_problem_or_leak() {
     let report = tempfile::tempdir().unwrap();
     let fuzz_dir = repo_root().join("tests/api-fuzz");
     let out = tokio::process::Command::new(venv.join("bin/st"))
-        .current_dir(&fuzz_dir)
+        .current_dir(report.path())
         .env("SCHEMATHESIS_HOOKS", "hooks")
         .env("PYTHONPATH", &fuzz_dir)
         .env("JB_FUZZ_FOREIGN", foreign.join(","))
