@@ -69,8 +69,17 @@ async fn malformed_and_unacceptable_requests_get_problem_documents() {
         .await
         .unwrap();
     assert_problem(res, 404, "not-found").await;
-    let res = app.client.get(app.url("/")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/nothing-here"))
+        .send()
+        .await
+        .unwrap();
     assert_problem(res, 404, "not-found").await;
+    // `/` is the console's (it sends the browser to the sign-in page).
+    let res = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.url().path(), "/console/login");
     let res = app
         .client
         .put(app.url("/v1/admin/tenants"))
