@@ -237,8 +237,10 @@ impl FromRequestParts<AppState> for Tenant {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(token) = bearer(parts) else {
-            // The console's scripts use the session cookie (and its CSRF token).
+            // The console's scripts use the session cookie (and its CSRF token); the
+            // session's key keeps its scopes.
             if let Some(tenant) = crate::console::session::api_tenant(parts, state).await? {
+                check_scopes(parts, &tenant.scopes)?;
                 return Ok(tenant);
             }
             return Err(ApiError::Unauthorized(
@@ -263,23 +265,29 @@ impl FromRequestParts<AppState> for Tenant {
         if let Err(e) = state.store.touch_api_key(&key.id, now, since).await {
             tracing::warn!(error = ?e, "could not record API key use");
         }
-        let route = parts
-            .extensions
-            .get::<MatchedPath>()
-            .map_or_else(|| parts.uri.path(), MatchedPath::as_str);
-        if !scopes_permit(&key.scopes, &parts.method, route) {
-            return Err(ApiError::Forbidden(format!(
-                "this API key's scopes ({}) do not allow {} {route}",
-                key.scopes.join(", "),
-                parts.method
-            )));
-        }
+        check_scopes(parts, &key.scopes)?;
         Ok(Self {
             id: key.tenant_id,
             key_id: key.id,
             scopes: key.scopes,
         })
     }
+}
+
+/// Refuse (403) a request that the key's scopes do not allow.
+fn check_scopes(parts: &Parts, scopes: &[String]) -> Result<(), ApiError> {
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map_or_else(|| parts.uri.path(), MatchedPath::as_str);
+    if scopes_permit(scopes, &parts.method, route) {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "this API key's scopes ({}) do not allow {} {route}",
+        scopes.join(", "),
+        parts.method
+    )))
 }
 
 /// The operator, authenticated by the configured admin key.
