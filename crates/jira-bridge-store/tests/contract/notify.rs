@@ -7,7 +7,6 @@ use std::time::Duration;
 use jira_bridge_store::notify::{Channel, Notification};
 use jira_bridge_store::{Backend, Store};
 
-
 pub async fn job_notifications_reach_every_listener(store: &Store) {
     let listener = store.listen().await.unwrap();
     assert_eq!(listener.is_some(), store.backend() == Backend::Postgres);
