@@ -235,40 +235,63 @@ impl Store {
     /// Store a verified delivery; `false` when its identifier was seen before (nothing
     /// is changed but the health counters).
     pub async fn insert_inbound(&self, new: &NewInbound<'_>) -> Result<bool> {
+        let inserted = self.insert_inbound_batch(std::slice::from_ref(new)).await?;
+        Ok(inserted.first().copied().unwrap_or(false))
+    }
+
+    /// Store several deliveries in one transaction (one commit for a group of
+    /// concurrent deliveries); answers, per delivery in order, whether it was new. Each
+    /// delivery counts as received for its connection's health.
+    pub async fn insert_inbound_batch(&self, news: &[NewInbound<'_>]) -> Result<Vec<bool>> {
+        if news.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = Timestamp::now();
+        let mut out = Vec::with_capacity(news.len());
+        let mut received: Vec<(&ConnectionId, i64)> = Vec::new();
         let mut tx = self.begin().await?;
-        let inserted = on_tx!(tx, conn => {
-            sqlx::query(
-                "INSERT INTO inbound_webhooks (tenant_id, connection_id, identifier, event, body,
-                     received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (connection_id, identifier) DO NOTHING",
-            )
-            .bind(new.tenant_id)
-            .bind(new.connection_id)
-            .bind(new.identifier)
-            .bind(new.event)
-            .bind(new.body)
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map_err(StoreError::from_sqlx)?
-            .rows_affected()
-        });
-        on_tx!(tx, conn => {
-            sqlx::query(
-                "UPDATE jira_webhook_setups SET received_count = received_count + 1,
-                     last_received_at = $2
-                 WHERE id = $1",
-            )
-            .bind(new.connection_id)
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        });
+        for new in news {
+            let inserted = on_tx!(tx, conn => {
+                sqlx::query(
+                    "INSERT INTO inbound_webhooks (tenant_id, connection_id, identifier, event, body,
+                         received_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (connection_id, identifier) DO NOTHING",
+                )
+                .bind(new.tenant_id)
+                .bind(new.connection_id)
+                .bind(new.identifier)
+                .bind(new.event)
+                .bind(new.body)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::from_sqlx)?
+                .rows_affected()
+            });
+            out.push(inserted > 0);
+            match received.iter_mut().find(|(c, _)| *c == new.connection_id) {
+                Some((_, n)) => *n += 1,
+                None => received.push((new.connection_id, 1)),
+            }
+        }
+        for (connection, n) in received {
+            on_tx!(tx, conn => {
+                sqlx::query(
+                    "UPDATE jira_webhook_setups SET received_count = received_count + $3,
+                         last_received_at = $2
+                     WHERE id = $1",
+                )
+                .bind(connection)
+                .bind(now)
+                .bind(n)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+            });
+        }
         tx.commit().await?;
-        Ok(inserted > 0)
+        Ok(out)
     }
 
     /// The oldest deliveries not applied yet.
@@ -328,5 +351,74 @@ impl Store {
                 .await
                 .map_err(StoreError::from_sqlx)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::test_support::TestDatabase;
+
+    async fn exercise(store: Store) {
+        let tenant = TenantId::new();
+        let con = ConnectionId::new();
+        let now = Timestamp::now();
+        on_pool!(store, pool => {
+            sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $1, $2)")
+                .bind(&tenant).bind(now).execute(pool).await.unwrap();
+            sqlx::query(
+                "INSERT INTO connections (id, tenant_id, kind, name, base_url, secret, secret_key_id,
+                     verification_status, created_at, updated_at)
+                 VALUES ($1, $2, 'cloud_token', 'c', 'http://x', $3, 'k', 'valid', $4, $4)",
+            )
+            .bind(&con).bind(&tenant).bind(vec![1u8]).bind(now).execute(pool).await.unwrap();
+        });
+        store
+            .put_webhook_secret(&tenant, &con, &[1, 2, 3], "k", "hash")
+            .await
+            .unwrap();
+        let new = |identifier: &'static str| NewInbound {
+            tenant_id: &tenant,
+            connection_id: &con,
+            identifier,
+            event: "jira:issue_updated",
+            body: "{}",
+        };
+        assert!(store.insert_inbound(&new("a")).await.unwrap());
+        // One group: a replay of a stored one, two new ones, and a replay within the
+        // group itself.
+        let got = store
+            .insert_inbound_batch(&[new("a"), new("b"), new("c"), new("b")])
+            .await
+            .unwrap();
+        assert_eq!(got, vec![false, true, true, false]);
+        assert!(store.insert_inbound_batch(&[]).await.unwrap().is_empty());
+        assert_eq!(store.count_inbound(&con).await.unwrap(), (3, 0));
+        let setup = store
+            .get_webhook_setup_for_system(&con)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(setup.received_count, 5, "replays count as received");
+        let pending = store.pending_inbound(10).await.unwrap();
+        let ids: Vec<&str> = pending.iter().map(|d| d.identifier.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"], "in arrival order");
+        let done: Vec<(i64, String)> = pending.iter().map(|d| (d.seq, "applied".into())).collect();
+        store.mark_inbound_applied(&done).await.unwrap();
+        assert_eq!(store.count_inbound(&con).await.unwrap(), (3, 3));
+    }
+
+    #[tokio::test]
+    async fn inbound_on_sqlite() {
+        let db = TestDatabase::sqlite();
+        exercise(db.store().await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn inbound_on_postgres() {
+        if let Some(db) = TestDatabase::postgres_from_env().await {
+            exercise(db.unwrap().store().await.unwrap()).await;
+        }
     }
 }

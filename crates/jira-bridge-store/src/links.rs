@@ -72,6 +72,10 @@ pub struct Link {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The issue's summary as Jira last reported it.
+    pub summary: Option<String>,
+    /// When Jira reported the issue deleted (the link is kept, marked).
+    pub issue_deleted_at: Option<DateTime<Utc>>,
 }
 
 /// A link to reserve.
@@ -114,6 +118,8 @@ pub struct LinkedIssue {
     pub status_category: Option<String>,
     /// Jira's `updated`, if known.
     pub remote_updated_at: Option<Timestamp>,
+    /// Summary, if known.
+    pub summary: Option<String>,
 }
 
 /// Filters of [`Store::list_links`].
@@ -150,7 +156,8 @@ pub struct SyncState {
 
 const COLUMNS: &str = "id, tenant_id, connection_id, source_kind, source_id, purpose, \
     idempotency_key, state, project_key, issue_id, issue_key, url, status, status_category, \
-    remote_updated_at, synced_at, config_id, target, job_id, last_error, created_at, updated_at";
+    remote_updated_at, synced_at, config_id, target, job_id, last_error, created_at, updated_at, \
+    summary, issue_deleted_at";
 
 /// Ids per `IN (…)` list.
 const IN_CHUNK: usize = 500;
@@ -196,6 +203,21 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         Ok((link, inserted == 1))
+    }
+
+    /// Forget a link (its issue was deleted in Jira, e.g. by an export rollback): a
+    /// later request for the same source creates a new issue. `false` when not found.
+    pub async fn delete_link(&self, tenant: &TenantId, id: &TicketId) -> Result<bool> {
+        let n = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM links WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map_err(StoreError::from_sqlx)?
+                .rows_affected()
+        });
+        Ok(n == 1)
     }
 
     /// A tenant's link.
@@ -281,7 +303,7 @@ impl Store {
                 "UPDATE links SET state = 'created', issue_id = $3, issue_key = $4, url = $5,
                      status = COALESCE($6, status), status_category = COALESCE($7, status_category),
                      remote_updated_at = COALESCE($8, remote_updated_at), synced_at = $9,
-                     last_error = NULL, updated_at = $9
+                     last_error = NULL, updated_at = $9, summary = COALESCE($10, summary)
                  WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
             ))
             .bind(tenant)
@@ -293,6 +315,7 @@ impl Store {
             .bind(&issue.status_category)
             .bind(issue.remote_updated_at)
             .bind(now)
+            .bind(&issue.summary)
             .fetch_optional(pool)
             .await
             .map_err(StoreError::from_sqlx)?
@@ -524,7 +547,8 @@ impl Store {
 impl StoreTx {
     /// Set a link's status as read from Jira. Answers the link as it was before the
     /// change when the status name or category changed (`None` when unchanged or not
-    /// found); the read time and Jira's `updated` are recorded either way.
+    /// found); the read time and Jira's `updated` are recorded either way. A read whose
+    /// `updated` is older than the stored one changes nothing.
     pub async fn set_link_status(
         &mut self,
         tenant: &TenantId,
@@ -534,6 +558,17 @@ impl StoreTx {
         remote_updated_at: Option<Timestamp>,
         synced_at: Timestamp,
     ) -> Result<Option<Link>> {
+        // Lock the row first (PostgreSQL; SQLite transactions hold the writer lock)
+        // so that the read below and the update see the same row: concurrent reports
+        // of one issue (a webhook and a read-back) are ordered by Jira's `updated`.
+        on_tx!(self, conn => {
+            sqlx::query("UPDATE links SET updated_at = updated_at WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        });
         let before = on_tx!(self, conn => {
             sqlx::query_as::<_, Link>(&format!(
                 "SELECT {COLUMNS} FROM links WHERE tenant_id = $1 AND id = $2"
@@ -547,6 +582,12 @@ impl StoreTx {
         let Some(before) = before else {
             return Ok(None);
         };
+        if let (Some(stored), Some(new)) = (before.remote_updated_at, remote_updated_at) {
+            if new.as_datetime() < stored {
+                // Older than what is stored (a late delivery): nothing changes.
+                return Ok(None);
+            }
+        }
         on_tx!(self, conn => {
             sqlx::query(
                 "UPDATE links SET status = $3, status_category = COALESCE($4, status_category),
@@ -567,6 +608,61 @@ impl StoreTx {
         let changed = before.status.as_deref() != Some(status)
             || (status_category.is_some() && before.status_category.as_deref() != status_category);
         Ok(changed.then_some(before))
+    }
+
+    /// Set a link's summary as Jira reported it at `remote_updated_at` (Jira's
+    /// `updated`; a report older than the stored one changes nothing). Answers whether
+    /// it changed.
+    pub async fn set_link_summary(
+        &mut self,
+        tenant: &TenantId,
+        id: &TicketId,
+        summary: &str,
+        remote_updated_at: Option<Timestamp>,
+    ) -> Result<bool> {
+        let now = Timestamp::now();
+        let n = on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE links SET summary = $3, updated_at = $4,
+                     remote_updated_at = COALESCE($5, remote_updated_at)
+                 WHERE tenant_id = $1 AND id = $2 AND (summary IS NULL OR summary <> $3)
+                   AND ($5 IS NULL OR remote_updated_at IS NULL OR remote_updated_at <= $5)",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(summary)
+            .bind(now)
+            .bind(remote_updated_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// Mark a link's issue deleted in Jira (first report wins). Answers whether this
+    /// call marked it.
+    pub async fn mark_link_issue_deleted(
+        &mut self,
+        tenant: &TenantId,
+        id: &TicketId,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let n = on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE links SET issue_deleted_at = $3, updated_at = $3
+                 WHERE tenant_id = $1 AND id = $2 AND issue_deleted_at IS NULL",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .rows_affected()
+        });
+        Ok(n > 0)
     }
 }
 
@@ -670,6 +766,7 @@ mod tests {
                     status: Some("To Do".into()),
                     status_category: Some("new".into()),
                     remote_updated_at: None,
+                    summary: None,
                 },
             )
             .await
@@ -699,7 +796,52 @@ mod tests {
             .await
             .unwrap();
         assert!(unchanged.is_none());
+        // Summary: set once, unchanged the second time.
+        let t1 = Timestamp::now();
+        let t0 = Timestamp::from(t1.as_datetime() - chrono::Duration::seconds(5));
+        assert!(tx
+            .set_link_summary(&tenant, &a.id, "Renamed", Some(t1))
+            .await
+            .unwrap());
+        assert!(!tx
+            .set_link_summary(&tenant, &a.id, "Renamed", None)
+            .await
+            .unwrap());
+        assert!(
+            !tx.set_link_summary(&tenant, &a.id, "Older", Some(t0))
+                .await
+                .unwrap(),
+            "an older report changes nothing"
+        );
+        assert!(
+            tx.set_link_status(
+                &tenant,
+                &a.id,
+                "To Do",
+                Some("new"),
+                Some(t0),
+                Timestamp::now()
+            )
+            .await
+            .unwrap()
+            .is_none(),
+            "an older status changes nothing"
+        );
+        // Issue deleted in Jira: the first report marks, later ones change nothing.
+        let gone = Timestamp::now();
+        assert!(tx
+            .mark_link_issue_deleted(&tenant, &a.id, gone)
+            .await
+            .unwrap());
+        assert!(!tx
+            .mark_link_issue_deleted(&tenant, &a.id, Timestamp::now())
+            .await
+            .unwrap());
         tx.commit().await.unwrap();
+        let marked = store.get_link(&tenant, &a.id).await.unwrap().unwrap();
+        assert_eq!(marked.summary.as_deref(), Some("Renamed"));
+        assert_eq!(marked.issue_deleted_at, Some(gone.as_datetime()));
+        assert_eq!(marked.state, "created", "kept, marked");
 
         // Another tenant sees nothing.
         let (other, _) = setup(&store).await;

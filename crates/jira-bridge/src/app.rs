@@ -109,6 +109,10 @@ impl App {
             Arc::new(crate::connections::Runtime::new(&config).context("Jira connections")?);
         let state = AppState {
             jobs: crate::jobs::Jobs::new(store.clone()),
+            inbound: Arc::new(crate::webhooks_in::intake::Intake::new(
+                store.clone(),
+                &config.webhooks,
+            )),
             store,
             keys: Arc::new(keys),
             config: Arc::new(config),
@@ -238,6 +242,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = App::build(config).await?;
+    crate::exports::handlers::observe(app.state());
     crate::jobs::start_runner(&app, &shutdown);
     let events = crate::events::EventsSettings {
         lease: Duration::from_secs(app.state().config.events.delivery_lease_seconds),

@@ -38,6 +38,10 @@ pub struct Config {
     pub oauth: OAuthConfig,
     /// Jira connections.
     pub connections: ConnectionsConfig,
+    /// Time entries → worklogs.
+    pub worklogs: WorklogsConfig,
+    /// Jira's webhooks in.
+    pub webhooks: WebhooksConfig,
     /// Durable jobs.
     pub jobs: JobsConfig,
     /// Outbound event deliveries.
@@ -177,6 +181,38 @@ pub struct ConnectionsConfig {
     pub sweep_interval_seconds: u64,
     /// How long fetched Jira metadata is served from the cache, in seconds.
     pub metadata_ttl_seconds: u64,
+}
+
+/// `[worklogs]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorklogsConfig {
+    /// Delay between a change of an `auto` entry and its sync, in milliseconds.
+    pub debounce_ms: u64,
+    /// How long a worker holds an entry or job item, in seconds (renewed every third).
+    pub lease_seconds: u64,
+    /// Syncs in flight per process; the site's pacer sets the pace.
+    pub concurrency: u64,
+    /// How often an idle worker looks for due work, in milliseconds.
+    pub poll_ms: u64,
+    /// How often Jira's worklog change feeds are read, in seconds; 0 turns it off.
+    pub feed_seconds: u64,
+    /// How long an issue lookup and a work-logging permission answer are cached, in
+    /// seconds.
+    pub issue_cache_seconds: u64,
+}
+
+/// `[webhooks]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Deliveries accepted per second and connection on the inbound endpoint; 0 turns
+    /// the limit off.
+    pub inbound_rate_per_second: u64,
+    /// Deliveries a connection may send at once above the rate (the bucket size).
+    pub inbound_burst: u64,
+    /// Largest inbound delivery body, in bytes (at most `server.body_limit_bytes`).
+    pub inbound_body_limit_bytes: u64,
 }
 
 /// `[jobs]`
@@ -408,9 +444,63 @@ const ENV_SETTINGS: &[EnvSetting] = &[
         Kind::Int,
     ),
     s(
+        "JIRA_BRIDGE_WORKLOGS_DEBOUNCE_MS",
+        "worklogs",
+        "debounce_ms",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_WORKLOGS_LEASE_SECONDS",
+        "worklogs",
+        "lease_seconds",
+        Kind::Int,
+    ),
+    s(
         "JIRA_BRIDGE_JOBS_LEASE_SECONDS",
         "jobs",
         "lease_seconds",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_WORKLOGS_CONCURRENCY",
+        "worklogs",
+        "concurrency",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_WORKLOGS_POLL_MS",
+        "worklogs",
+        "poll_ms",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_WORKLOGS_FEED_SECONDS",
+        "worklogs",
+        "feed_seconds",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_WORKLOGS_ISSUE_CACHE_SECONDS",
+        "worklogs",
+        "issue_cache_seconds",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_WEBHOOKS_INBOUND_RATE_PER_SECOND",
+        "webhooks",
+        "inbound_rate_per_second",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_WEBHOOKS_INBOUND_BURST",
+        "webhooks",
+        "inbound_burst",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_WEBHOOKS_INBOUND_BODY_LIMIT_BYTES",
+        "webhooks",
+        "inbound_body_limit_bytes",
         Kind::Int,
     ),
     s(
@@ -638,6 +728,21 @@ impl Config {
             && !self.oauth.scopes.iter().any(|s| s == "offline_access")
         {
             p.push("oauth.scopes (JIRA_BRIDGE_OAUTH_SCOPES) must include offline_access, or connections stop working when the first access token expires".into());
+        }
+        if self.worklogs.concurrency == 0 || self.worklogs.concurrency > 256 {
+            p.push("worklogs.concurrency (JIRA_BRIDGE_WORKLOGS_CONCURRENCY) must be between 1 and 256; the default is 16".into());
+        }
+        if self.worklogs.lease_seconds == 0 {
+            p.push("worklogs.lease_seconds (JIRA_BRIDGE_WORKLOGS_LEASE_SECONDS) must be at least 1; the default is 60".into());
+        }
+        if self.worklogs.poll_ms < 10 {
+            p.push("worklogs.poll_ms (JIRA_BRIDGE_WORKLOGS_POLL_MS) must be at least 10; the default is 500".into());
+        }
+        if self.webhooks.inbound_rate_per_second > 0 && self.webhooks.inbound_burst == 0 {
+            p.push("webhooks.inbound_burst (JIRA_BRIDGE_WEBHOOKS_INBOUND_BURST) must be at least 1 while the rate limit is on".into());
+        }
+        if self.webhooks.inbound_body_limit_bytes == 0 {
+            p.push("webhooks.inbound_body_limit_bytes (JIRA_BRIDGE_WEBHOOKS_INBOUND_BODY_LIMIT_BYTES) must be at least 1; the default is 1048576 (1 MiB)".into());
         }
         if self.jobs.lease_seconds < 2 {
             p.push("jobs.lease_seconds (JIRA_BRIDGE_JOBS_LEASE_SECONDS) must be at least 2".into());

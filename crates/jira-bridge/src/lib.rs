@@ -1,6 +1,7 @@
 //! jira-bridge: the service and its command line.
 //!
 //! Module map (see `ARCHITECTURE.md`):
+//! - [`bench`]: `jira-bridge bench`, the benchmark workloads of `BENCHMARKS.md`.
 //! - [`demo`]: `jira-bridge demo`, a simulated Jira and the service with sample data.
 //! - [`config`]: layered settings and validation.
 //! - [`crypto`]: the secret box (AES-256-GCM, key ring, rotation).
@@ -8,6 +9,7 @@
 //! - [`connections`]: Jira connections (API tokens, PATs, OAuth 3LO), the client
 //!   factory every Jira-facing module uses, token refresh, metadata.
 //! - [`audit`]: recording actions; `GET /v1/audit`.
+//! - [`console`]: the embedded web console (sessions, CSRF, server-rendered pages).
 //! - [`events`]: the event outbox, outbound webhooks, `GET /v1/events`.
 //! - [`net_guard`]: SSRF checks for user-supplied URLs.
 //! - [`http`]: router, middleware, problem+json errors, extractors, metrics.
@@ -21,20 +23,24 @@
 
 pub mod app;
 pub mod audit;
+pub mod bench;
 pub mod changes;
 pub mod cli;
 pub mod code_links;
 pub mod config;
 pub mod configs;
 pub mod connections;
+pub mod console;
 pub mod crypto;
 pub mod demo;
 pub mod events;
+pub mod exports;
 pub mod http;
 pub mod jobs;
 pub mod keys;
 pub mod net_guard;
 pub mod openapi;
+pub mod releases;
 pub mod search;
 pub mod sync;
 pub mod telemetry;

@@ -244,6 +244,12 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// The guarded resolver as `reqwest` takes it (for clients built elsewhere, such as
+/// the Jira client).
+pub fn resolver(policy: UrlPolicy) -> Arc<dyn reqwest::dns::Resolve> {
+    Arc::new(GuardedResolver { policy })
+}
+
 /// A `reqwest` client builder for requests to user-supplied URLs: host names are
 /// resolved through [`GuardedResolver`] and redirects are not followed. IP-literal
 /// URLs bypass resolvers, so check each URL with [`check_url_syntax`] before sending.

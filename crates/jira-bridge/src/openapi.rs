@@ -27,6 +27,8 @@ use utoipa::{Modify, OpenApi};
         (name = "worklogs", description = "Time entries synced to Jira worklogs, and the sync history"),
         (name = "configs", description = "Reusable ticket targets (project, issue type, priority, labels, completed status)"),
         (name = "tickets", description = "Host objects linked to Jira issues: create once, bulk, status, transitions, sync"),
+        (name = "exports", description = "Epic -> story hierarchies: preview, create in bulk with the right parent link, re-export, rollback"),
+        (name = "releases", description = "One release epic per platform target of a config, and whether each is done"),
         (name = "search", description = "Finding issues: text or JQL search, autosuggest, the connection user's open issues, issue details"),
         (name = "keys", description = "Issue keys in text, code links (pull requests, commits) and their backfill"),
         (name = "webhooks", description = "Jira's webhooks in: delivery endpoint, per-connection set-up, registration and health"),
@@ -94,6 +96,31 @@ mod tests {
             "{} is out of date; regenerate it with\n  cargo run -p jira-bridge -- openapi > crates/jira-bridge/openapi.json",
             path.display()
         );
+    }
+
+    /// Every `$ref` of the document resolves (a schema used only in query parameters
+    /// is not collected into `components` by itself).
+    #[test]
+    fn every_reference_resolves() {
+        fn walk(v: &serde_json::Value, doc: &serde_json::Value, bad: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                        let target = r.strip_prefix('#').and_then(|ptr| doc.pointer(ptr));
+                        if target.is_none() {
+                            bad.push(r.to_owned());
+                        }
+                    }
+                    m.values().for_each(|x| walk(x, doc, bad));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, doc, bad)),
+                _ => {}
+            }
+        }
+        let doc: serde_json::Value = serde_json::from_str(&super::document_json()).unwrap();
+        let mut bad = Vec::new();
+        walk(&doc, &doc, &mut bad);
+        assert!(bad.is_empty(), "unresolvable references: {bad:?}");
     }
 
     #[test]

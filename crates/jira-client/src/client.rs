@@ -165,9 +165,35 @@ pub struct ClientBuilder {
     options: ClientOptions,
     pacer: Option<Arc<Pacer>>,
     registry: Option<&'static PacerRegistry>,
+    resolver: Option<DnsResolver>,
+    transport: Option<reqwest::Client>,
+}
+
+/// A DNS resolver for the client's connections (e.g. one refusing internal addresses).
+#[derive(Clone)]
+struct DnsResolver(Arc<dyn reqwest::dns::Resolve>);
+
+impl reqwest::dns::Resolve for DnsResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        self.0.resolve(name)
+    }
+}
+
+impl std::fmt::Debug for DnsResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DnsResolver")
+    }
 }
 
 impl ClientBuilder {
+    /// Resolve host names with `resolver` instead of the system's: the caller's policy
+    /// applies to every connection, so a name that resolves to a refused address
+    /// later (DNS rebinding) is still refused.
+    pub fn dns_resolver(mut self, resolver: Arc<dyn reqwest::dns::Resolve>) -> Self {
+        self.resolver = Some(DnsResolver(resolver));
+        self
+    }
+
     /// HTTP options (timeouts, user agent).
     pub fn options(mut self, options: ClientOptions) -> Self {
         self.options = options;
@@ -177,6 +203,15 @@ impl ClientBuilder {
     /// Use this pacer (share the same `Arc` between all clients of the site).
     pub fn pacer(mut self, pacer: Arc<Pacer>) -> Self {
         self.pacer = Some(pacer);
+        self
+    }
+
+    /// Send through this HTTP transport (from [`transport`] with the same options)
+    /// instead of building one. Building a transport costs milliseconds (TLS set-up)
+    /// and each has its own connection pool: a caller that makes many short-lived
+    /// clients (one per request) should build one transport and share it.
+    pub fn transport(mut self, http: reqwest::Client) -> Self {
+        self.transport = Some(http);
         self
     }
 
@@ -212,14 +247,10 @@ impl ClientBuilder {
                 ));
             }
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(self.options.connect_timeout)
-            .timeout(self.options.request_timeout)
-            .user_agent(self.options.user_agent.clone())
-            .redirect(same_origin_redirects())
-            .use_rustls_tls()
-            .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {}", e.without_url())))?;
+        let http = match self.transport {
+            Some(http) => http,
+            None => transport_with_resolver(&self.options, self.resolver.map(|r| r.0))?,
+        };
         let pacer = match self.pacer {
             Some(p) => p,
             None => {
@@ -258,6 +289,33 @@ impl ClientBuilder {
 
 /// Follow redirects only within the origin of the first URL: credentials never travel
 /// to another host, port or scheme.
+/// An HTTP transport (connection pool, TLS, timeouts, user agent, same-origin
+/// redirects) for clients with these options; see [`ClientBuilder::transport`].
+/// Credentials are per request, never part of the transport.
+pub fn transport(options: &ClientOptions) -> Result<reqwest::Client> {
+    transport_with_resolver(options, None)
+}
+
+/// [`transport`] whose host names are resolved by `resolver` (see
+/// [`ClientBuilder::dns_resolver`]); a transport given to [`ClientBuilder::transport`]
+/// keeps the resolver it was built with.
+pub fn transport_with_resolver(
+    options: &ClientOptions,
+    resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
+) -> Result<reqwest::Client> {
+    let mut http = reqwest::Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.request_timeout)
+        .user_agent(options.user_agent.clone())
+        .redirect(same_origin_redirects())
+        .use_rustls_tls();
+    if let Some(resolver) = resolver {
+        http = http.dns_resolver(Arc::new(DnsResolver(resolver)));
+    }
+    http.build()
+        .map_err(|e| Error::Config(format!("HTTP client: {}", e.without_url())))
+}
+
 fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         if attempt.previous().len() >= 5 {
@@ -296,10 +354,12 @@ impl JiraClient {
     /// A builder for `site`.
     pub fn builder(site: SiteConfig) -> ClientBuilder {
         ClientBuilder {
+            resolver: None,
             site,
             options: ClientOptions::default(),
             pacer: None,
             registry: None,
+            transport: None,
         }
     }
 

@@ -32,7 +32,7 @@ pub mod users;
 pub mod webhooks;
 pub mod worklogs;
 
-pub use client::{ClientBuilder, JiraClient};
+pub use client::{transport, transport_with_resolver, ClientBuilder, JiraClient};
 pub use config::{
     Auth, ClientOptions, Deployment, Flavor, SiteConfig, StaticToken, TokenError, TokenSource,
 };
@@ -43,7 +43,7 @@ pub use models::*;
 pub use pacer::{Pacer, PacerConfig, PacerRegistry, PacerStats, RetryConfig, RetryReason};
 pub use search::BULK_FETCH_CHUNK;
 pub use transitions::{Category, Target, TransitionOutcome};
-pub use users::AssignableScope;
+pub use users::{AssignableScope, PermissionScope, UserPermission};
 pub use webhooks::WebhookRegistration;
 pub use worklogs::{format_jira_datetime, parse_jira_datetime};
 

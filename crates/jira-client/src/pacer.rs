@@ -9,7 +9,8 @@
 //! [`PacerConfig::decrease_factor`] (at most once per congestion window), empties the
 //! bucket and pauses every request of the site for `Retry-After` (with jitter);
 //! each success while the bucket is drained adds [`PacerConfig::increase_per_success`]
-//! up to [`PacerConfig::max_rate`]. A 429 whose `RateLimit-Reason` is
+//! up to [`PacerConfig::max_rate`] — and never above the rate the site states in
+//! `X-RateLimit-Limit`, nor while less than a fifth of it remains. A 429 whose `RateLimit-Reason` is
 //! `jira-per-issue-on-write` only delays the request concerned.
 
 use std::collections::{BTreeMap, HashMap};
@@ -45,6 +46,9 @@ impl Default for RetryConfig {
         }
     }
 }
+
+/// Below this share of `X-RateLimit-Limit` remaining, the rate is not increased.
+const NEAR_LIMIT_SHARE: f64 = 0.2;
 
 /// Tuning of a [`Pacer`].
 #[derive(Clone, Debug)]
@@ -423,12 +427,24 @@ impl Pacer {
             return info.retry_after.unwrap_or(Duration::ZERO);
         }
         if (200..400).contains(&status) {
-            let hold = info.near_limit || info.remaining.is_some_and(|r| r <= 0.0);
-            if !hold {
-                let mut b = self.bucket.lock();
-                if b.tokens < 1.0 {
-                    b.rate = (b.rate + self.cfg.increase_per_success).min(self.cfg.max_rate);
-                }
+            // The site's own figures bound the probing: never above the rate it states
+            // (`X-RateLimit-Limit`, requests/second of the burst scope), and no
+            // increase while less than a fifth of it remains (Jira's `NearLimit`
+            // threshold) — creeping past the stated limit only buys 429s and pauses.
+            let limit = info.limit.filter(|l| *l > 0.0);
+            let ceiling = limit.map_or(self.cfg.max_rate, |l| l.min(self.cfg.max_rate));
+            let near = match (info.remaining, limit) {
+                (Some(r), Some(l)) => r < NEAR_LIMIT_SHARE * l,
+                (Some(r), None) => r <= 0.0,
+                (None, _) => false,
+            };
+            let hold = info.near_limit || near;
+            let mut b = self.bucket.lock();
+            if !hold && b.tokens < 1.0 {
+                b.rate = (b.rate + self.cfg.increase_per_success).min(ceiling);
+            }
+            if b.rate > ceiling {
+                b.rate = ceiling.max(self.cfg.min_rate);
             }
         }
         Duration::ZERO
@@ -701,6 +717,43 @@ mod tests {
         assert_eq!(p.stats().current_rate, 10.0);
         p.on_response(200, &RateInfo::default());
         assert_eq!(p.stats().current_rate, 11.0);
+    }
+
+    #[test]
+    fn the_stated_limit_caps_the_rate_and_low_remaining_holds_it() {
+        let p = Pacer::new(PacerConfig {
+            initial_rate: 19.5,
+            burst: 1.0,
+            increase_per_success: 1.0,
+            ..PacerConfig::default()
+        });
+        let answer = |remaining: f64| RateInfo {
+            limit: Some(20.0),
+            remaining: Some(remaining),
+            ..RateInfo::default()
+        };
+        p.bucket.lock().tokens = 0.0;
+        // 3 of 20 left (under a fifth): hold.
+        p.on_response(200, &answer(3.0));
+        assert_eq!(p.stats().current_rate, 19.5);
+        // Plenty left: increase, but not past the stated 20/s.
+        p.on_response(200, &answer(10.0));
+        assert_eq!(p.stats().current_rate, 20.0);
+        p.on_response(200, &answer(10.0));
+        assert_eq!(p.stats().current_rate, 20.0);
+        // A lower stated limit brings the rate down to it.
+        p.on_response(
+            200,
+            &RateInfo {
+                limit: Some(5.0),
+                remaining: Some(4.0),
+                ..RateInfo::default()
+            },
+        );
+        assert_eq!(p.stats().current_rate, 5.0);
+        // Without figures the configured ceiling applies.
+        p.on_response(200, &RateInfo::default());
+        assert_eq!(p.stats().current_rate, 6.0);
     }
 
     #[test]

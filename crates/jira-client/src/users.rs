@@ -14,7 +14,74 @@ pub enum AssignableScope {
     Issue(String),
 }
 
+/// The scope a permission question is asked in (`GET /mypermissions`).
+#[derive(Debug, Clone)]
+pub enum PermissionScope {
+    /// An issue (key or id).
+    Issue(String),
+    /// A project (key or id).
+    Project(String),
+}
+
+/// One permission as `GET /mypermissions` answers it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPermission {
+    /// Permission key, e.g. `WORK_ON_ISSUES`.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Whether the caller has it in the asked scope.
+    #[serde(default)]
+    pub have_permission: bool,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Permissions {
+    #[serde(default)]
+    permissions: std::collections::BTreeMap<String, UserPermission>,
+}
+
 impl JiraClient {
+    /// `GET /mypermissions?permissions=…&issueKey=…|projectKey=…`: which of `keys` the
+    /// connection's user has in `scope`. A key Jira does not answer counts as missing.
+    /// An issue the user cannot see is Jira's 404 ([`crate::Error::NotFound`]).
+    pub async fn my_permissions(
+        &self,
+        scope: &PermissionScope,
+        keys: &[&str],
+    ) -> Result<std::collections::BTreeMap<String, bool>> {
+        let mut req = Req::get(&["mypermissions"]).q("permissions", keys.join(","));
+        req = match scope {
+            PermissionScope::Issue(i) if i.chars().all(|c| c.is_ascii_digit()) => {
+                req.q("issueId", i)
+            }
+            PermissionScope::Issue(i) => req.q("issueKey", i),
+            PermissionScope::Project(p) if p.chars().all(|c| c.is_ascii_digit()) => {
+                req.q("projectId", p)
+            }
+            PermissionScope::Project(p) => req.q("projectKey", p),
+        };
+        let got: Permissions = self.call(req).await?;
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let have = got.permissions.get(*k).is_some_and(|p| p.have_permission);
+                ((*k).to_owned(), have)
+            })
+            .collect())
+    }
+
+    /// Whether the connection's user may log work on an issue (`WORK_ON_ISSUES`).
+    pub async fn can_log_work(&self, issue: &str) -> Result<bool> {
+        let got = self
+            .my_permissions(
+                &PermissionScope::Issue(issue.to_owned()),
+                &["WORK_ON_ISSUES"],
+            )
+            .await?;
+        Ok(got.get("WORK_ON_ISSUES").copied().unwrap_or(false))
+    }
+
     /// `GET /user/search`: active users whose name or email starts with `query` (first
     /// page of up to `max_results`). On Data Center the `username` parameter is used.
     pub async fn search_users(&self, query: &str, max_results: u32) -> Result<Vec<User>> {

@@ -52,6 +52,52 @@ fn is_word_char(c: char) -> bool {
         )
 }
 
+/// Decodes the escape at `chars[at]` (a backslash) into `buf` as Jira's JQL lexer
+/// does: `\'`, `\"`, `\t`, `\n`, `\r`, `\\`, `\ ` and `\uXXXX` (a UTF-16 unit;
+/// surrogate pairs combine); anything else is an error. Answers the index after it.
+fn unescape(chars: &[char], at: usize, buf: &mut String) -> Result<usize, JqlError> {
+    let illegal = |seq: String| {
+        JqlError(format!(
+            "Error in the JQL Query: '{seq}' is an illegal JQL escape sequence. The valid escape sequences are \\', \\\", \\t, \\n, \\r, \\\\, '\\ ' and \\uXXXX. (line 1, character {})",
+            at + 1
+        ))
+    };
+    let unit = |from: usize| -> Option<u32> {
+        let hex: String = chars.get(from..from + 4)?.iter().collect();
+        (hex.len() == 4 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| u32::from_str_radix(&hex, 16).ok())
+            .flatten()
+    };
+    let c = chars[at + 1];
+    let decoded = match c {
+        '\'' | '"' | '\\' | ' ' => c,
+        't' => '\t',
+        'n' => '\n',
+        'r' => '\r',
+        'u' => {
+            let Some(high) = unit(at + 2) else {
+                let end = (at + 6).min(chars.len());
+                return Err(illegal(chars[at..end].iter().collect()));
+            };
+            if (0xD800..0xDC00).contains(&high)
+                && chars.get(at + 6) == Some(&'\\')
+                && chars.get(at + 7) == Some(&'u')
+            {
+                if let Some(low) = unit(at + 8).filter(|l| (0xDC00..0xE000).contains(l)) {
+                    let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+                    buf.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+                    return Ok(at + 12);
+                }
+            }
+            buf.push(char::from_u32(high).unwrap_or('\u{fffd}'));
+            return Ok(at + 6);
+        }
+        other => return Err(illegal(format!("\\{other}"))),
+    };
+    buf.push(decoded);
+    Ok(at + 2)
+}
+
 fn lex(s: &str) -> Result<Vec<Lexed>, JqlError> {
     let chars: Vec<char> = s.chars().collect();
     let mut out = vec![];
@@ -103,8 +149,7 @@ fn lex(s: &str) -> Result<Vec<Lexed>, JqlError> {
                 while j < chars.len() {
                     let d = chars[j];
                     if d == '\\' && j + 1 < chars.len() {
-                        buf.push(chars[j + 1]);
-                        j += 2;
+                        j = unescape(&chars, j, &mut buf)?;
                         continue;
                     }
                     if d == q {
@@ -1144,6 +1189,36 @@ fn eval(p: &Pred, d: &Doc) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn quoted(jql: &str) -> Result<String, JqlError> {
+        match parse(jql)?.filter {
+            Some(Expr::Clause {
+                value: Operand::Quoted(s),
+                ..
+            }) => Ok(s),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn string_escapes_decode_as_jira_does() {
+        assert_eq!(quoted(r#"summary = "a\nb\tc\rd""#).unwrap(), "a\nb\tc\rd");
+        assert_eq!(
+            quoted(r#"summary = "q\"s\'b\\ x\ y""#).unwrap(),
+            "q\"s'b\\ x y"
+        );
+        assert_eq!(
+            quoted(r#"summary = "\u0000\u001b\u00e9""#).unwrap(),
+            "\u{0}\u{1b}\u{e9}"
+        );
+        assert_eq!(quoted(r#"summary = "\ud83d\ude00""#).unwrap(), "\u{1f600}");
+        let e = quoted(r#"summary = "a\qb""#).unwrap_err();
+        assert!(
+            e.0.contains(r"'\q' is an illegal JQL escape sequence"),
+            "{e}"
+        );
+        assert!(quoted(r#"summary = "\u12""#).is_err());
+    }
 
     fn cat(user: &str, tz: Tz) -> Catalog {
         Catalog {

@@ -284,6 +284,48 @@ async fn walk_common(w: &mut Walker) {
     w.expect_as(M::GET, "~/myself", None, 401, Some(&wrong))
         .await;
 
+    // My permissions, plain and in the context of a project and an issue.
+    w.expect(
+        M::GET,
+        "~/mypermissions?permissions=WORK_ON_ISSUES,BROWSE_PROJECTS",
+        None,
+        200,
+    )
+    .await;
+    w.expect(
+        M::GET,
+        "~/mypermissions?permissions=WORK_ON_ISSUES&projectKey=OPS",
+        None,
+        200,
+    )
+    .await;
+    w.expect(
+        M::GET,
+        "~/mypermissions?permissions=WORK_ON_ISSUES&issueKey=OPS-1",
+        None,
+        200,
+    )
+    .await;
+    w.expect(
+        M::GET,
+        "~/mypermissions?permissions=WORK_ON_ISSUES&issueKey=NOPE-999",
+        None,
+        404,
+    )
+    .await;
+    if cloud {
+        w.expect(M::GET, "~/mypermissions", None, 400).await;
+        w.expect(
+            M::GET,
+            "~/mypermissions?permissions=NO_SUCH_THING",
+            None,
+            400,
+        )
+        .await;
+    } else {
+        w.expect(M::GET, "~/mypermissions", None, 200).await;
+    }
+
     // Projects.
     if cloud {
         w.expect(M::GET, "~/project/search?maxResults=1", None, 200)

@@ -55,7 +55,9 @@ macro_rules! contract {
 }
 
 mod connections;
+mod console_sessions;
 mod events;
+mod exports;
 mod foundation;
 mod jobs;
 mod notify;

@@ -308,4 +308,120 @@ mod tests {
         assert!(bad.is_empty());
         assert_eq!(ok.iter().map(|r| r.line).collect::<Vec<_>>(), vec![1, 3]);
     }
+
+    mod props {
+        #![allow(clippy::unwrap_used)]
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Text dense in what CSV, JSON and YAML give meaning to.
+        fn hostile_text() -> impl Strategy<Value = String> {
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(",".to_owned()),
+                    Just("\"".to_owned()),
+                    Just("\n".to_owned()),
+                    Just("\r\n".to_owned()),
+                    Just("- ".to_owned()),
+                    Just("---\n".to_owned()),
+                    Just(": ".to_owned()),
+                    Just("[".to_owned()),
+                    Just("]".to_owned()),
+                    Just("{".to_owned()),
+                    Just("}".to_owned()),
+                    Just("&a ".to_owned()),
+                    Just("*a ".to_owned()),
+                    Just("!!binary ".to_owned()),
+                    Just("\\".to_owned()),
+                    Just("#".to_owned()),
+                    Just("  ".to_owned()),
+                    Just("\t".to_owned()),
+                    Just("\u{feff}".to_owned()),
+                    "[a-z_]{1,6}",
+                    "\\PC{1,4}",
+                ],
+                0..30,
+            )
+            .prop_map(|parts| parts.concat())
+        }
+
+        fn cell() -> impl Strategy<Value = String> {
+            "\\PC{0,12}|[ ,;\"\n]{0,4}"
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn parsers_never_panic(text in hostile_text()) {
+                let parsed = [parse_csv(&text), parse_json(&text), parse_yaml(&text)];
+                for (ok, _) in parsed.into_iter().flatten() {
+                    let _ = ticket_items(ok, false, false);
+                }
+            }
+
+            #[test]
+            fn csv_cells_round_trip(rows in proptest::collection::vec(proptest::collection::vec(cell(), 3), 0..8)) {
+                let mut w = csv::Writer::from_writer(vec![]);
+                w.write_record(["source_id", "summary", "labels"]).unwrap();
+                for r in &rows {
+                    w.write_record(r).unwrap();
+                }
+                let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+                let (ok, bad) = parse_csv(&text).unwrap();
+                // Three cells are never an empty line: every row is a record, blank
+                // ones as empty records.
+                let kept: Vec<&Vec<String>> = rows.iter().collect();
+                prop_assert!(bad.is_empty(), "{:?}", bad);
+                prop_assert_eq!(ok.len(), kept.len(), "{}", text);
+                for (rec, row) in ok.iter().zip(kept) {
+                    for (h, c) in ["source_id", "summary"].iter().zip(row) {
+                        let want = c.trim();
+                        prop_assert_eq!(rec.value.get(*h).and_then(Value::as_str).unwrap_or(""), want);
+                    }
+                    let labels: Vec<&str> = row[2]
+                        .split([';', ','])
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    let got: Vec<&str> = rec
+                        .value
+                        .get("labels")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    prop_assert_eq!(got, labels);
+                    // The line points into the file.
+                    prop_assert!(rec.line >= 2 && rec.line <= text.lines().count());
+                }
+            }
+
+            #[test]
+            fn json_and_yaml_records_round_trip(
+                records in proptest::collection::vec(
+                    proptest::collection::btree_map("[a-z_]{1,8}", cell(), 0..4), 0..6),
+                bare in proptest::collection::vec(cell(), 0..2),
+            ) {
+                let values: Vec<Value> = records
+                    .iter()
+                    .map(|m| Value::Object(m.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()))
+                    .chain(bare.iter().map(|s| Value::String(s.clone())))
+                    .collect();
+                let json_text = serde_json::to_string_pretty(&values).unwrap();
+                let yaml_text = serde_yaml::to_string(&values).unwrap();
+                for (text, parsed) in [(&json_text, parse_json(&json_text)), (&yaml_text, parse_yaml(&yaml_text))] {
+                    let (ok, bad) = parsed.unwrap();
+                    prop_assert_eq!(ok.len(), records.len(), "{}", text);
+                    prop_assert_eq!(bad.len(), bare.len(), "{}", text);
+                    let lines: Vec<&str> = text.lines().collect();
+                    for (rec, want) in ok.iter().zip(&values) {
+                        prop_assert_eq!(&Value::Object(rec.value.clone()), want);
+                        // Each record names the line it starts on.
+                        let line = lines.get(rec.line.wrapping_sub(1)).copied().unwrap_or("");
+                        prop_assert!(line.trim_start().starts_with('{') || line.starts_with('-'), "line {} of {}", rec.line, text);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -58,7 +58,11 @@ pub enum ConnectionsCommand {
         /// Connection id (`con_…`).
         id: String,
     },
-    /// Start a Jira Cloud OAuth 2.0 (3LO) connection: prints the URL to open.
+    /// Connect Jira Cloud with OAuth 2.0 (3LO): prints the consent URL and waits.
+    ///
+    /// Listens on a free loopback port, prints the URL to open (and opens it with
+    /// --open), then waits until the browser comes back from Jira and prints the new
+    /// connection. When the grant covers several sites, --site picks one.
     Oauth {
         /// Owner of the connection.
         #[arg(long)]
@@ -66,8 +70,18 @@ pub enum ConnectionsCommand {
         /// Display name (default: the site name).
         #[arg(long)]
         name: Option<String>,
-        /// Where to send the browser afterwards (allow-listed origins only).
+        /// The site to connect when the grant covers several (name, URL or cloud id).
+        #[arg(long, value_name = "SITE")]
+        site: Option<String>,
+        /// Open the URL in the default browser too.
         #[arg(long)]
+        open: bool,
+        /// Print the URL and exit without waiting for the browser.
+        #[arg(long)]
+        no_wait: bool,
+        /// Send the browser here afterwards instead (allow-listed origins only;
+        /// implies --no-wait).
+        #[arg(long, value_name = "URL")]
         return_to: Option<String>,
     },
 }
@@ -211,6 +225,9 @@ pub struct ExportArgs {
     /// Preview what would be created without creating anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also update summary and description of items that already have an issue.
+    #[arg(long)]
+    pub update_existing: bool,
     #[command(flatten)]
     pub connection: ConnectionArg,
 }
@@ -251,15 +268,24 @@ pub enum ReleasesCommand {
     /// Create release epics, one per platform target of a config.
     #[command(disable_version_flag = true)]
     Create {
-        /// Config id (`cfg_…`).
-        #[arg(long)]
-        config: String,
+        /// Config id (`cfg_…`); `--config` names the service's configuration file.
+        #[arg(long = "config-id")]
+        config_id: String,
         /// Version, e.g. 2.4.0.
         #[arg(long)]
         version: String,
         /// Platform target name (repeatable).
         #[arg(long = "platform", required = true)]
         platforms: Vec<String>,
+        /// Planned date (YYYY-MM-DD).
+        #[arg(long)]
+        planned_date: Option<String>,
+        /// Text for the description template's {description}.
+        #[arg(long)]
+        description: Option<String>,
+        /// Print the release id without waiting for its epics.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Refresh a release's statuses; exit 1 while it is not complete.
     Check {
@@ -310,6 +336,7 @@ pub struct Api {
     base: String,
     key: Option<SecretString>,
     http: reqwest::Client,
+    streaming: reqwest::Client,
 }
 
 impl Api {
@@ -319,10 +346,15 @@ impl Api {
             .user_agent(concat!("jira-bridge-cli/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(60))
             .build()?;
+        let streaming = reqwest::Client::builder()
+            .user_agent(concat!("jira-bridge-cli/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .build()?;
         Ok(Api {
             base: url.trim_end_matches('/').to_string(),
             key: key.map(|k| SecretString::from(k.to_string())),
             http,
+            streaming,
         })
     }
 
@@ -339,6 +371,30 @@ impl Api {
             return Ok(v);
         }
         Err(problem(method, path, status, &v))
+    }
+
+    /// Open a server-sent event stream (no overall timeout).
+    pub async fn stream(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        let key = self.key.as_ref().ok_or_else(|| {
+            Exit::Usage("no API key: pass --api-key or set JIRA_BRIDGE_API_KEY".into())
+        })?;
+        let resp = self
+            .streaming
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key.expose_secret())
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .map_err(|e| {
+                Exit::Connection(format!("cannot reach the service at {}: {e}", self.base))
+            })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Err(problem(Method::GET, path, status, &v))
     }
 
     /// Send a request and answer its status and JSON body, whatever the status.
@@ -370,6 +426,47 @@ impl Api {
         };
         Ok((status, v))
     }
+}
+
+/// Follow a job through its event stream (`/v1/jobs/{id}/events`), showing progress;
+/// answers its final state. Falls back to polling when the stream breaks.
+pub async fn follow_job_sse(api: &Api, id: &str, label: &str, json: bool) -> anyhow::Result<Value> {
+    use futures::StreamExt;
+    let path = format!("/v1/jobs/{}/events", enc(id));
+    let Ok(resp) = api.stream(&path).await else {
+        return follow_job(api, id, label, json).await;
+    };
+    let mut progress = Progress::new(label, json);
+    let mut body = resp.bytes_stream();
+    let mut buf = String::new();
+    let (mut event, mut data) = (String::new(), String::new());
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else { break };
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(nl) = buf.find('\n') {
+            let line = buf[..nl].trim_end_matches('\r').to_owned();
+            buf.drain(..=nl);
+            if let Some(v) = line.strip_prefix("event:") {
+                event = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            } else if line.is_empty() && !data.is_empty() {
+                let v: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+                data.clear();
+                progress.update(
+                    v["succeeded"].as_u64().unwrap_or(0) + v["failed"].as_u64().unwrap_or(0),
+                    v["failed"].as_u64().unwrap_or(0),
+                    v["total"].as_u64().unwrap_or(0),
+                );
+                if event == "finished" {
+                    progress.finish();
+                    return Ok(v);
+                }
+            }
+        }
+    }
+    progress.finish();
+    follow_job(api, id, label, json).await
 }
 
 fn problem(method: Method, path: &str, status: StatusCode, v: &Value) -> anyhow::Error {
@@ -423,7 +520,8 @@ fn q(pairs: &[(&str, Option<String>)]) -> String {
     }
 }
 
-fn enc(s: &str) -> String {
+/// Percent-encode a path segment or query value.
+pub(crate) fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -577,18 +675,20 @@ async fn connections(api: &Api, c: &ConnectionsCommand, json: bool) -> anyhow::R
         ConnectionsCommand::Oauth {
             owner,
             name,
+            site,
+            open,
+            no_wait,
             return_to,
         } => {
-            let body = json!({"owner": owner, "name": name, "return_to": return_to});
-            let v = api
-                .call(Method::POST, "/v1/oauth/start", Some(&body))
-                .await?;
-            if json {
-                print_json(&v);
-            } else {
-                println!("Open this URL in a browser to connect Jira:");
-                println!("{}", s(&v, "authorization_url"));
-            }
+            let o = super::oauth::OAuthOptions {
+                owner: owner.as_deref(),
+                name: name.as_deref(),
+                return_to: return_to.as_deref(),
+                site: site.as_deref(),
+                no_wait: *no_wait,
+                open: *open,
+            };
+            super::oauth::run(api, &o, json).await?;
         }
     }
     Ok(())
@@ -912,24 +1012,121 @@ async fn export(api: &Api, a: &ExportArgs, json: bool) -> anyhow::Result<()> {
     if body.is_array() {
         body = json!({"epics": body});
     }
+    if !body.is_object() || !body["epics"].is_array() {
+        return Err(Exit::Usage(format!(
+            "{}: expected {{project_key?, epics: [...]}} or a list of epics",
+            a.file.display()
+        ))
+        .into());
+    }
     let con = connection_id(api, &a.connection).await?;
     body["connection_id"] = json!(con);
     if let Some(p) = &a.project {
         body["project_key"] = json!(p);
     }
+    if body["project_key"].as_str().is_none_or(str::is_empty) {
+        return Err(
+            Exit::Usage("no project: give --project or project_key in the file".into()).into(),
+        );
+    }
     body["dry_run"] = json!(a.dry_run);
+    if a.update_existing {
+        body["update_existing"] = json!(true);
+    }
     let v = api.call(Method::POST, "/v1/exports", Some(&body)).await?;
     if a.dry_run {
+        let c = &v["counts"];
         if json {
             print_json(&v);
         } else {
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            println!(
+                "plan for {} ({}, stories linked by {}): {} to create, {} existing, {} to update, {} invalid, {} blocked",
+                s(&v, "project_key"),
+                s(&v, "project_style"),
+                s(&v["flavor"], "link_field"),
+                c["create"], c["existing"], c["update"], c["invalid"], c["blocked"]
+            );
+            for e in v["epics"].as_array().into_iter().flatten() {
+                print_plan_item(e, "");
+                for st in e["stories"].as_array().into_iter().flatten() {
+                    print_plan_item(st, "  ");
+                }
+            }
+        }
+        let bad = c["invalid"].as_u64().unwrap_or(0) + c["blocked"].as_u64().unwrap_or(0);
+        if bad > 0 {
+            return Err(Exit::Partial(format!("{bad} item(s) would not be created")).into());
         }
         return Ok(());
     }
+    let exp = s(&v, "export_id").to_string();
     let job = s(&v, "job_id").to_string();
-    let result = follow_job(api, &job, "export", json).await?;
-    finish_job(&result, &[], json)
+    if !json {
+        eprintln!("export {exp}, job {job}");
+    }
+    let result = follow_job_sse(api, &job, "export", json).await?;
+    let e = api
+        .call(Method::GET, &format!("/v1/exports/{}", enc(&exp)), None)
+        .await?;
+    let c = &e["counts"];
+    if json {
+        let mut out = e.clone();
+        out["job"] = result.clone();
+        print_json(&out);
+    } else {
+        for ep in e["epics"].as_array().into_iter().flatten() {
+            for n in std::iter::once(ep).chain(ep["stories"].as_array().into_iter().flatten()) {
+                if n["state"] == "failed" || n["state"] == "held" {
+                    println!(
+                        "{} {}:{} {}",
+                        s(n, "state"),
+                        s(&n["source"], "kind"),
+                        s(&n["source"], "id"),
+                        n["error"]["message"]
+                            .as_str()
+                            .unwrap_or("waits for its epic")
+                    );
+                }
+            }
+        }
+        println!(
+            "export {exp} {}: {} created, {} existing, {} failed, {} held",
+            s(&e, "state"),
+            c["created"],
+            c["existing"],
+            c["failed"],
+            c["held"]
+        );
+    }
+    let bad = c["failed"].as_u64().unwrap_or(0) + c["held"].as_u64().unwrap_or(0);
+    if bad > 0 || result["state"] != "succeeded" {
+        return Err(Exit::Partial(format!(
+            "{} item(s) failed, {} held; fix the input and export again, or retry job {job}",
+            c["failed"], c["held"]
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn print_plan_item(v: &Value, indent: &str) {
+    let mut line = format!(
+        "{indent}{:<8} {}:{} {}",
+        s(v, "action"),
+        s(&v["source"], "kind"),
+        s(&v["source"], "id"),
+        s(v, "summary")
+    );
+    if let Some(k) = v["issue_key"].as_str() {
+        line.push_str(&format!(" ({k})"));
+    }
+    for (f, m) in v["errors"].as_object().into_iter().flatten() {
+        line.push_str(&format!(
+            "\n{indent}         {f}: {}",
+            m.as_str().unwrap_or("")
+        ));
+    }
+    println!("{line}");
 }
 
 async fn worklogs(api: &Api, c: &WorklogsCommand, json: bool) -> anyhow::Result<()> {
@@ -1086,22 +1283,46 @@ async fn worklogs(api: &Api, c: &WorklogsCommand, json: bool) -> anyhow::Result<
 async fn releases(api: &Api, c: &ReleasesCommand, json: bool) -> anyhow::Result<()> {
     match c {
         ReleasesCommand::Create {
-            config,
+            config_id: config,
             version,
             platforms,
+            planned_date,
+            description,
+            no_wait,
         } => {
-            let body = json!({"config_id": config, "version": version, "platforms": platforms});
+            let mut body = json!({"config_id": config, "version": version, "platforms": platforms});
+            if let Some(d) = planned_date {
+                body["planned_date"] = json!(d);
+            }
+            if let Some(d) = description {
+                body["description"] = json!(d);
+            }
             let v = api.call(Method::POST, "/v1/releases", Some(&body)).await?;
-            if json {
-                print_json(&v);
-            } else {
-                println!(
-                    "{}",
-                    v.get("id")
-                        .or_else(|| v.get("release_id"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("-")
-                );
+            let id = v
+                .get("id")
+                .or_else(|| v.get("release_id"))
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+                .to_string();
+            if *no_wait {
+                if json {
+                    print_json(&v);
+                } else {
+                    println!("{id}");
+                }
+                return Ok(());
+            }
+            let job = s(&v, "job_id").to_string();
+            let result = follow_job_sse(api, &job, "release", json).await?;
+            let r = api
+                .call(Method::GET, &format!("/v1/releases/{}", enc(&id)), None)
+                .await?;
+            print_release(&r, json);
+            if result["state"] != "succeeded" {
+                return Err(Exit::Partial(format!(
+                    "some release epics were not created (job {job})"
+                ))
+                .into());
             }
             Ok(())
         }
@@ -1113,16 +1334,38 @@ async fn releases(api: &Api, c: &ReleasesCommand, json: bool) -> anyhow::Result<
                     None,
                 )
                 .await?;
-            if json {
-                print_json(&v);
-            } else {
-                println!("{} complete: {}", id, v["complete"]);
-            }
+            print_release(&v, json);
             if v["complete"] != true {
                 return Err(Exit::Partial(format!("release {id} is not complete")).into());
             }
             Ok(())
         }
+    }
+}
+
+fn print_release(v: &Value, json: bool) {
+    if json {
+        print_json(v);
+        return;
+    }
+    println!(
+        "{} {} complete: {}",
+        s(v, "id"),
+        s(v, "version"),
+        v["complete"]
+    );
+    for p in v["platforms"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<12} {:<10} {:<14} {}",
+            s(p, "platform"),
+            p["issue_key"].as_str().unwrap_or(s(p, "state")),
+            p["status"].as_str().unwrap_or("-"),
+            if p["complete"] == true {
+                "done"
+            } else {
+                "open"
+            }
+        );
     }
 }
 
@@ -1138,34 +1381,79 @@ async fn events_tail(
             .map_err(|_| Exit::Usage(format!("--after '{a}' is not an event seq (a number)")))?,
         None => 0,
     };
+    // The history, page by page.
     loop {
         let path = format!("/v1/events?after={after}&limit=100");
         let v = api.call(Method::GET, &path, None).await?;
         for e in v["items"].as_array().into_iter().flatten() {
-            if json {
-                print_json(e);
-            } else {
-                println!(
-                    "{:>6}  {}  {:<22} {}",
-                    e["seq"],
-                    s(e, "created_at"),
-                    e.get("type")
-                        .or_else(|| e.get("event_type"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("-"),
-                    s(e, "subject")
-                );
-            }
+            print_event(e, json);
         }
         after = v["next_after"].as_i64().unwrap_or(after);
         if v["has_more"] != true {
-            if !follow {
-                return Ok(());
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = tokio::signal::ctrl_c() => return Ok(()),
-            }
+            break;
         }
     }
+    if !follow {
+        return Ok(());
+    }
+    // Then new events as the service pushes them (server-sent events), resuming
+    // after the last one seen when the stream breaks.
+    use futures::StreamExt;
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(super::cancel_on_signal(stop.clone()));
+    loop {
+        let path = format!("/v1/events?after={after}");
+        let resp = tokio::select! {
+            r = api.stream(&path) => r?,
+            _ = stop.cancelled() => return Ok(()),
+        };
+        let mut body = resp.bytes_stream();
+        let mut buf = String::new();
+        loop {
+            let chunk = tokio::select! {
+                c = body.next() => c,
+                _ = stop.cancelled() => return Ok(()),
+            };
+            let Some(Ok(chunk)) = chunk else { break };
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let frame: String = buf.drain(..end + 2).collect();
+                let data: String = frame
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if let Ok(e) = serde_json::from_str::<Value>(&data) {
+                    if let Some(seq) = e["seq"].as_i64() {
+                        after = after.max(seq);
+                    }
+                    print_event(&e, json);
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.cancelled() => return Ok(()),
+        }
+    }
+}
+
+fn print_event(e: &Value, json: bool) {
+    if json {
+        print_json(e);
+    } else {
+        println!(
+            "{:>6}  {}  {:<22} {}",
+            e["seq"],
+            s(e, "created_at"),
+            e.get("type")
+                .or_else(|| e.get("event_type"))
+                .and_then(Value::as_str)
+                .unwrap_or("-"),
+            s(e, "subject")
+        );
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
 }

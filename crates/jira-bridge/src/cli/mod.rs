@@ -1,11 +1,12 @@
 //! The command line: one binary, a subcommand per role and admin task.
 //!
-//! Operator commands (`serve`, `migrate`, `admin …`, `sim`, `demo`) work on the local
+//! Operator commands (`serve`, `migrate`, `admin …`, `sim`, `demo`, `bench`) work on the local
 //! database or start processes; client commands (`connections`, `issues`, `tickets`,
 //! …) speak to a running service over HTTP ([`client`]).
 
 pub mod bulk;
 pub mod client;
+pub mod oauth;
 pub mod output;
 
 use std::path::PathBuf;
@@ -104,6 +105,12 @@ pub enum Command {
     /// simulated site, seeds linked tickets and time entries, and prints the URLs,
     /// the API key and examples. Ctrl-C stops both.
     Demo(crate::demo::DemoArgs),
+    /// Benchmark against a simulated Jira with Jira's rate limit and latency.
+    ///
+    /// Starts the simulator and the service as separate processes on loopback, runs
+    /// the workloads W1-W7 through the public API, counts Jira calls at the
+    /// simulator and prints one table (`--json FILE` also writes it as JSON).
+    Bench(crate::bench::BenchArgs),
     /// Print a shell completion script (bash, zsh, fish, …).
     Completions {
         /// The shell.
@@ -167,7 +174,7 @@ pub struct CreateTenantArgs {
     /// Name of the first key.
     #[arg(long, default_value = "default")]
     pub key_name: String,
-    /// Scopes of the first key (repeatable; default `*`).
+    /// Scopes of the first key (repeatable): `*` (default), `write`, `read` (read only).
     #[arg(long = "scope")]
     pub scopes: Vec<String>,
 }
@@ -180,7 +187,7 @@ pub struct CreateKeyArgs {
     /// Key name.
     #[arg(long, default_value = "default")]
     pub name: String,
-    /// Scopes (repeatable; default `*`).
+    /// Scopes (repeatable): `*` (default), `write`, `read` (read only).
     #[arg(long = "scope")]
     pub scopes: Vec<String>,
 }
@@ -253,10 +260,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = app::connect_store(&config).await?;
             let pending = store.pending_migrations().await?;
             store.migrate().await.context("applying migrations")?;
-            println!(
-                "applied {} migration(s); the database is up to date",
-                pending.len()
-            );
+            if cli.json {
+                println!("{}", serde_json::json!({"applied": pending.len()}));
+            } else {
+                println!(
+                    "applied {} migration(s); the database is up to date",
+                    pending.len()
+                );
+            }
             store.close().await;
             Ok(())
         }
@@ -276,6 +287,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))
         }
         Command::Demo(args) => crate::demo::run(&cli, args).await,
+        Command::Bench(args) => crate::bench::run(&cli, args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
@@ -341,7 +353,11 @@ async fn admin(
             tenancy::revoke_key(store, &Actor::Cli, &tenant, &key, None)
                 .await
                 .map_err(api_err)?;
-            println!("revoked {key}");
+            if json {
+                println!("{}", serde_json::json!({"revoked": key}));
+            } else {
+                println!("revoked {key}");
+            }
         }
         AdminCommand::RotateKey => {
             let (ring, source) = crypto::load_key_ring(config)?;
@@ -354,18 +370,22 @@ async fn admin(
             let ring = match &source {
                 crypto::KeySource::File(path) | crypto::KeySource::Generated(path) => {
                     let new = crypto::add_key_to_file(path, &previous)?;
-                    println!(
-                        "added key {} to {} (old keys kept for opening)",
-                        new.current_key_id(),
-                        path.display()
-                    );
+                    if !json {
+                        println!(
+                            "added key {} to {} (old keys kept for opening)",
+                            new.current_key_id(),
+                            path.display()
+                        );
+                    }
                     new
                 }
                 crypto::KeySource::Configured => {
-                    println!(
+                    if !json {
+                        println!(
                         "re-sealing under the configured key {} (to rotate, set JIRA_BRIDGE_MASTER_KEY to a new key and JIRA_BRIDGE_PREVIOUS_MASTER_KEYS to the old one)",
                         ring.current_key_id()
                     );
+                    }
                     ring
                 }
             };
@@ -386,12 +406,20 @@ async fn admin(
             )
             .await;
             let report = outcome?;
-            println!(
-                "re-sealed {} secret(s) under key {}; {} were already under it",
-                report.resealed,
-                ring.current_key_id(),
-                report.already_current
-            );
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"key_id": ring.current_key_id(),
+                        "resealed": report.resealed, "already_current": report.already_current})
+                );
+            } else {
+                println!(
+                    "re-sealed {} secret(s) under key {}; {} were already under it",
+                    report.resealed,
+                    ring.current_key_id(),
+                    report.already_current
+                );
+            }
         }
     }
     Ok(())

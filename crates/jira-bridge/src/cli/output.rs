@@ -33,16 +33,22 @@ impl Progress {
     pub fn new(label: &str, json: bool) -> Self {
         let terminal = std::io::stderr().is_terminal() && !json;
         let bar = terminal.then(|| {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            // Drawn from the first update on, when the total is known.
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
             let style = ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} done, {msg} {per_sec} ETA {eta}",
+                "{prefix} [{bar:30}] {pos}/{len} done, {msg} {rate} ETA {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.1}/s", state.per_sec());
+                },
+            )
             .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(label.to_string());
             bar.set_message("0 failed,");
-            bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
         Progress {
@@ -63,6 +69,10 @@ impl Progress {
             bar.set_length(total);
             bar.set_position(done);
             bar.set_message(format!("{failed} failed,"));
+            if bar.is_hidden() {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+                bar.enable_steady_tick(Duration::from_millis(200));
+            }
         } else if self.plain {
             eprintln!("{}: {done}/{total} done, {failed} failed", self.label);
         }
@@ -71,7 +81,11 @@ impl Progress {
     /// Stop drawing (the bar stays on screen).
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
-            bar.finish();
+            if !bar.is_hidden() {
+                bar.finish();
+                // Leave the bar's line, so a summary starts on its own.
+                eprintln!();
+            }
         }
     }
 }

@@ -144,6 +144,7 @@ pub async fn link_issue(
                     .as_ref()
                     .and_then(|s| s.category_key().map(str::to_owned)),
                 remote_updated_at: None,
+                summary: None,
             },
         )
         .await

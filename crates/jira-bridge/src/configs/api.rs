@@ -46,7 +46,7 @@ pub struct ConfigResponse {
 }
 
 impl ConfigResponse {
-    fn from_row(c: TicketConfig) -> Result<Self, ApiError> {
+    pub(crate) fn from_row(c: TicketConfig) -> Result<Self, ApiError> {
         Ok(Self {
             id: c.id.to_string(),
             name: c.name,
@@ -146,7 +146,8 @@ fn validation(errors: std::collections::BTreeMap<String, String>) -> Result<(), 
     }
 }
 
-async fn own_connection(
+/// The tenant's connection named in a request (422 `connection_id` otherwise).
+pub(crate) async fn own_connection(
     state: &AppState,
     tenant: &Tenant,
     id: &str,

@@ -35,6 +35,17 @@ pub struct ConfigTarget {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[schema(value_type = Object)]
     pub fields: Map<String, Value>,
+    /// Releases: summary of the platform's release epic; `{version}`, `{platform}`,
+    /// `{planned_date}` are replaced (default `Release {version} ({platform})`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary_template: Option<String>,
+    /// Releases: description of the release epic (Markdown, same placeholders plus
+    /// `{description}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description_template: Option<String>,
+    /// Releases: issue type of the release epic (default `Epic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_issue_type: Option<String>,
 }
 
 impl ConfigTarget {

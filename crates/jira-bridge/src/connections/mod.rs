@@ -89,6 +89,9 @@ pub struct Runtime {
     pub(crate) oauth: Option<OAuthApp>,
     pub(crate) refresh_margin: i64,
     locks: parking_lot::Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
+    /// The HTTP transport every Jira client of this process shares (built on first
+    /// use, inside the service's runtime): one connection pool, one TLS set-up.
+    transport: parking_lot::Mutex<Option<reqwest::Client>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -106,7 +109,29 @@ impl Runtime {
             oauth: OAuthApp::from_config(&config.oauth)?,
             refresh_margin: i64::try_from(config.oauth.refresh_margin_seconds).unwrap_or(300),
             locks: parking_lot::Mutex::new(HashMap::new()),
+            transport: parking_lot::Mutex::new(None),
         })
+    }
+
+    /// The shared transport for Jira clients (see [`jira_client::transport`]).
+    /// Its host names resolve through the net guard, as every Jira client's do.
+    fn transport(
+        &self,
+        options: &ClientOptions,
+        config: &Config,
+    ) -> Result<reqwest::Client, jira_client::Error> {
+        let mut t = self.transport.lock();
+        if let Some(http) = t.as_ref() {
+            return Ok(http.clone());
+        }
+        let http = jira_client::transport_with_resolver(
+            options,
+            Some(crate::net_guard::resolver(
+                crate::net_guard::UrlPolicy::from_config(config),
+            )),
+        )?;
+        *t = Some(http.clone());
+        Ok(http)
     }
 
     pub(crate) fn refresh_mutex(&self, id: &ConnectionId) -> Arc<tokio::sync::Mutex<()>> {
@@ -186,6 +211,17 @@ fn client_options() -> ClientOptions {
     }
 }
 
+/// A Jira client builder for `site` with the service's options and the SSRF guard's
+/// resolver, so every connection (not only the first check of the URL) refuses
+/// internal addresses unless the operator allows private hosts.
+pub(crate) fn jira_client(site: SiteConfig, config: &Config) -> jira_client::ClientBuilder {
+    JiraClient::builder(site)
+        .options(client_options())
+        .dns_resolver(crate::net_guard::resolver(
+            crate::net_guard::UrlPolicy::from_config(config),
+        ))
+}
+
 fn parse_url(s: &str) -> Result<url::Url, ConnectionError> {
     url::Url::parse(s).map_err(|e| internal(std::io::Error::other(format!("stored URL: {e}"))))
 }
@@ -219,8 +255,13 @@ fn build_client(shared: &Shared, row: &Connection) -> Result<JiraClient, Connect
             ))))
         }
     };
-    JiraClient::builder(site)
-        .options(client_options())
+    let options = client_options();
+    let transport = shared
+        .runtime
+        .transport(&options, &shared.config)
+        .map_err(|e| internal(std::io::Error::other(e.to_string())))?;
+    jira_client(site, &shared.config)
+        .transport(transport)
         .build()
         .map_err(|e| internal(std::io::Error::other(e.to_string())))
 }
@@ -1253,4 +1294,43 @@ pub async fn complete_selection(
 /// How long to wait between polls of something in the background.
 pub(crate) fn secs(n: u64) -> Duration {
     Duration::from_secs(n.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn config(allow_private: bool) -> Config {
+        let env = BTreeMap::from([(
+            "JIRA_BRIDGE_ALLOW_PRIVATE_HOSTS".to_owned(),
+            allow_private.to_string(),
+        )]);
+        Config::load_with_env(None, &env).unwrap().config
+    }
+
+    /// The Jira client resolves through the SSRF guard: a name that resolves to
+    /// loopback is refused at connection time, not only when the URL was checked.
+    #[tokio::test]
+    async fn jira_clients_resolve_through_the_guard() {
+        let sim = jira_sim::spawn(jira_sim::SimConfig::data_center())
+            .await
+            .unwrap();
+        let pat = sim.scenario()["users"][0]["pat"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let port = url::Url::parse(sim.base_url()).unwrap().port().unwrap();
+        let url = url::Url::parse(&format!("http://localhost:{port}/")).unwrap();
+        let site = || SiteConfig::data_center_pat(url.clone(), SecretString::from(pat.clone()));
+
+        let allowed = jira_client(site(), &config(true)).build().unwrap();
+        allowed.myself().await.unwrap();
+
+        let guarded = jira_client(site(), &config(false)).build().unwrap();
+        let err = guarded.myself().await.unwrap_err().to_string();
+        assert!(err.contains("localhost"), "{err}");
+    }
 }

@@ -278,14 +278,25 @@ impl OAuthApp {
             .map_err(|e| TokenCallError::Unavailable(e.without_url().to_string()))
     }
 
-    /// Whether `return_to` may be redirected to (its origin is allow-listed).
+    /// Whether `return_to` may be redirected to: its origin is allow-listed, or it is
+    /// an `http` loopback address (`127.0.0.1`, `[::1]`) whose port-less origin is
+    /// allow-listed; any port then matches, as RFC 8252 §7.3 asks for native apps
+    /// such as the command line, which listen on a free port.
     pub fn return_to_allowed(&self, return_to: &str) -> bool {
         Url::parse(return_to).is_ok_and(|u| {
+            let origin = u.origin().ascii_serialization();
+            let loopback = u.scheme() == "http"
+                && match u.host() {
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    _ => false,
+                };
+            let any_port = format!("http://{}", u.host_str().unwrap_or_default());
             matches!(u.scheme(), "http" | "https")
                 && self
                     .return_to_origins
                     .iter()
-                    .any(|o| *o == u.origin().ascii_serialization())
+                    .any(|o| *o == origin || (loopback && *o == any_port))
         })
     }
 
@@ -407,6 +418,20 @@ mod tests {
         };
         assert!(!a.state_signature_ok(&forged, "ten_1", Some("u1")));
         assert!(parse_state("garbage").is_none());
+    }
+
+    #[test]
+    fn loopback_return_to_matches_any_port_of_a_port_less_origin() {
+        let mut a = app();
+        assert!(a.return_to_allowed("https://app.example/done"));
+        assert!(!a.return_to_allowed("http://127.0.0.1:4000/done"));
+        a.return_to_origins.push("http://127.0.0.1".into());
+        assert!(a.return_to_allowed("http://127.0.0.1:4000/done"));
+        assert!(a.return_to_allowed("http://127.0.0.1:53111/"));
+        assert!(!a.return_to_allowed("https://127.0.0.1:4000/"));
+        assert!(!a.return_to_allowed("http://localhost:4000/"));
+        assert!(!a.return_to_allowed("http://127.0.0.2.example:4000/"));
+        assert!(!a.return_to_allowed("https://app.example:444/"));
     }
 
     #[test]

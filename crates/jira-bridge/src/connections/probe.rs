@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use jira_client::{JiraClient, SiteConfig};
+use jira_client::SiteConfig;
 use serde::Deserialize;
 
 use super::errors::{jira_messages, ConnectionError};
-use super::{client_options, net, Kind, TokenCredentials};
+use super::{net, Kind, TokenCredentials};
 use crate::config::Config;
 use crate::http::ApiError;
 
@@ -191,8 +191,7 @@ pub async fn probe(config: &Config, creds: &TokenCredentials) -> Result<Probe, C
         ),
         _ => SiteConfig::data_center_pat(url.clone(), creds.token.clone()),
     };
-    let client = JiraClient::builder(site)
-        .options(client_options())
+    let client = super::jira_client(site, config)
         .build()
         .map_err(|e| ConnectionError::Api(ApiError::invalid_field("base_url", e.to_string())))?;
     let me = match client.myself().await {

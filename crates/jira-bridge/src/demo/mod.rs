@@ -38,6 +38,10 @@ pub struct DemoArgs {
     /// Delete the data folder first and start from nothing.
     #[arg(long)]
     pub fresh: bool,
+    /// Also stop when standard input closes (for running under a supervisor or a
+    /// test harness that holds the other end of a pipe).
+    #[arg(long)]
+    pub stop_on_stdin_close: bool,
 }
 
 /// What re-runs reuse (`demo.json`, mode 0600).
@@ -168,7 +172,10 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
             format!("{sim_url}/oauth/token"),
         ),
         ("JIRA_BRIDGE_OAUTH_API_URL", sim_url.clone()),
-        ("JIRA_BRIDGE_OAUTH_RETURN_TO_ORIGINS", service_url.clone()),
+        (
+            "JIRA_BRIDGE_OAUTH_RETURN_TO_ORIGINS",
+            format!("{service_url},http://127.0.0.1"),
+        ),
     ];
     for (k, v) in overrides {
         env.insert(k.into(), v);
@@ -214,6 +221,14 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
     // The service.
     let shutdown = CancellationToken::new();
     tokio::spawn(crate::cli::cancel_on_signal(shutdown.clone()));
+    if args.stop_on_stdin_close {
+        // A plain thread: a blocked read must not hold up the runtime's shutdown.
+        let token = shutdown.clone();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            token.cancel();
+        });
+    }
     let mut service = tokio::spawn(crate::app::run(config, listener, shutdown.clone()));
     let http = reqwest::Client::new();
     let ready = async {
@@ -326,7 +341,7 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
     } else {
         println!("jira-bridge demo is running; Ctrl-C stops it.\n");
         match &console {
-            Some(c) => println!("  console     {c}"),
+            Some(c) => println!("  console     {c}   (sign in with the API key)"),
             None => println!("  console     (not part of this build)"),
         }
         println!("  API base    {service_url}/v1   (OpenAPI: {service_url}/v1/openapi.json)");
@@ -429,12 +444,15 @@ async fn seed(
     }
     if has("/v1/releases") && has("/v1/configs") {
         let cfg = json!({"name": "demo-release", "connection_id": connection_id,
-            "targets": [{"name": "web", "project_key": "WEB", "issue_type": "Epic"},
-                        {"name": "ops", "project_key": "OPS", "issue_type": "Epic"}]});
+            "targets": [
+                {"name": "web", "project_key": "WEB", "issue_type": "Epic", "completed_status": "Done"},
+                {"name": "ops", "project_key": "OPS", "issue_type": "Epic",
+                 "summary_template": "Roll out {version} ({planned_date})"}]});
         let made = match api.call(Method::POST, "/v1/configs", Some(&cfg)).await {
             Ok(c) => {
-                let body =
-                    json!({"config_id": c["id"], "version": "1.0.0", "platforms": ["web", "ops"]});
+                let body = json!({"config_id": c["id"], "version": "1.0.0",
+                    "platforms": ["web", "ops"], "planned_date": "2026-12-31",
+                    "description": "The demo's first release."});
                 api.call(Method::POST, "/v1/releases", Some(&body)).await
             }
             Err(e) => Err(e),

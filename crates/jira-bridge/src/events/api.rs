@@ -139,7 +139,7 @@ fn record(
 }
 
 impl SubscriptionResponse {
-    fn new(s: Subscription, secret: Option<&SecretString>) -> Self {
+    pub(crate) fn new(s: Subscription, secret: Option<&SecretString>) -> Self {
         Self {
             id: s.id.to_string(),
             url: s.url,
@@ -222,7 +222,7 @@ pub struct DeliveryResponse {
 }
 
 impl DeliveryResponse {
-    fn new(d: Delivery, attempts: Vec<DeliveryAttempt>) -> Self {
+    pub(crate) fn new(d: Delivery, attempts: Vec<DeliveryAttempt>) -> Self {
         Self {
             id: d.id.to_string(),
             event_id: d.event_id.to_string(),

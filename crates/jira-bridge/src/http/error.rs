@@ -55,6 +55,10 @@ pub enum ApiError {
     /// Missing, unknown or revoked credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// Authenticated, but the key's scopes do not allow the request, or a console
+    /// request comes without its CSRF token.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such resource (or another tenant's).
     #[error("{0}")]
     NotFound(String),
@@ -73,6 +77,14 @@ pub enum ApiError {
     /// Body not sent as `application/json`.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Over a rate limit; `Retry-After` says when to come back.
+    #[error("{detail}")]
+    TooManyRequests {
+        /// What was limited.
+        detail: String,
+        /// Seconds to wait (sent as `Retry-After`).
+        retry_after_seconds: u64,
+    },
     /// The request took too long.
     #[error("the request took too long")]
     Timeout,
@@ -114,11 +126,13 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -131,11 +145,13 @@ impl ApiError {
             Self::BadRequest { .. } => "bad-request",
             Self::Validation { .. } => "validation",
             Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge { .. } => "payload-too-large",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
+            Self::TooManyRequests { .. } => "rate-limited",
             Self::Timeout => "timeout",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -147,11 +163,13 @@ impl ApiError {
             Self::BadRequest { .. } => "Malformed request",
             Self::Validation { .. } => "Invalid input",
             Self::Unauthorized(_) => "Not authenticated",
+            Self::Forbidden(_) => "Not allowed",
             Self::NotFound(_) => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict(_) => "Conflict",
             Self::PayloadTooLarge { .. } => "Request body too large",
             Self::UnsupportedMediaType(_) => "Unsupported media type",
+            Self::TooManyRequests { .. } => "Too many requests",
             Self::Timeout => "Request timed out",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
@@ -221,6 +239,14 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::TooManyRequests {
+            retry_after_seconds,
+            ..
+        } = &self
+        {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
         }
         res
     }

@@ -54,6 +54,8 @@ pub struct AppState {
     pub connections: Arc<crate::connections::Runtime>,
     /// The job engine.
     pub jobs: crate::jobs::Jobs,
+    /// Inbound Jira webhooks: rate limit and grouped writer.
+    pub inbound: Arc<crate::webhooks_in::intake::Intake>,
 }
 
 /// All API routes with their OpenAPI descriptions (no state attached yet).
@@ -67,6 +69,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::connections::api::routes())
         .merge(crate::configs::api::routes())
         .merge(crate::tickets::api::routes())
+        .merge(crate::exports::api::routes())
+        .merge(crate::releases::api::routes())
         .merge(crate::worklogs::api::routes())
         .merge(crate::jobs::api::routes())
         .merge(crate::events::api::routes())
@@ -92,6 +96,7 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
+        .merge(crate::console::routes())
         .route_layer(middleware::from_fn(metrics::record_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -183,7 +188,7 @@ async fn content_length_limit(State(limit): State<u64>, req: Request, next: Next
 }
 
 /// Turn any error response that is not already a problem document (from a middleware
-/// or the framework) into one.
+/// or the framework) into one. The console's HTML error pages stay as they are.
 async fn problem_fallback(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
@@ -194,7 +199,7 @@ async fn problem_fallback(req: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with(error::PROBLEM_JSON));
+        .is_some_and(|ct| ct.starts_with(error::PROBLEM_JSON) || ct.starts_with("text/html"));
     if is_problem {
         return res;
     }

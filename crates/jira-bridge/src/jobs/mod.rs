@@ -47,6 +47,7 @@ pub fn handlers(state: &AppState) -> Registry {
         state.clone(),
     )));
     crate::tickets::handlers::register(&mut registry, state);
+    crate::exports::handlers::register(&mut registry, state);
     crate::code_links::backfill::register(&mut registry, state);
     registry
 }

@@ -71,7 +71,7 @@ pub struct CreateTenantRequest {
     /// Name of the first API key (default `default`).
     #[serde(default)]
     pub key_name: Option<String>,
-    /// Scopes of the first key (default `["*"]`).
+    /// Scopes of the first key: `*` (everything, the default), `write` or `read` (read only).
     #[serde(default)]
     pub scopes: Vec<String>,
 }
@@ -166,7 +166,7 @@ pub struct CreateKeyRequest {
     /// Name (default `default`).
     #[serde(default)]
     pub name: Option<String>,
-    /// Scopes (default `["*"]`).
+    /// Scopes: `*` (everything, the default), `write` or `read` (read only).
     #[serde(default)]
     pub scopes: Vec<String>,
 }

@@ -7,9 +7,9 @@
 
 pub mod api;
 
-use axum::extract::FromRequestParts;
-use axum::http::header;
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
+use axum::http::{header, Method};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::Duration;
@@ -29,6 +29,27 @@ pub const KEY_PREFIX: &str = "jbk_";
 const DISPLAY_PREFIX_LEN: usize = 12;
 /// Scope granted when none is asked for: everything.
 pub const ALL_SCOPES: &str = "*";
+/// Scope of a read-only key: `GET`/`HEAD` requests (and requests that only compute,
+/// see [`READ_ONLY_POSTS`]).
+pub const SCOPE_READ: &str = "read";
+/// Scope of a key that may also change state (implies [`SCOPE_READ`]).
+pub const SCOPE_WRITE: &str = "write";
+/// Every scope a key may carry.
+pub const KNOWN_SCOPES: [&str; 3] = [ALL_SCOPES, SCOPE_READ, SCOPE_WRITE];
+/// `POST` routes that change nothing and so are open to read-only keys.
+pub const READ_ONLY_POSTS: [&str; 1] = ["/v1/keys/extract"];
+
+/// Whether a key with `scopes` may send `method` to the route template `route`.
+pub fn scopes_permit(scopes: &[String], method: &Method, route: &str) -> bool {
+    let has = |name: &str| scopes.iter().any(|s| s == name);
+    if has(ALL_SCOPES) || has(SCOPE_WRITE) {
+        return true;
+    }
+    let reads = method == Method::GET
+        || method == Method::HEAD
+        || (method == Method::POST && READ_ONLY_POSTS.contains(&route));
+    reads && has(SCOPE_READ)
+}
 
 /// A freshly made API key: the secret (show it once) and what is stored.
 pub struct IssuedKey {
@@ -64,17 +85,13 @@ pub fn issue_key(name: &str, scopes: Vec<String>) -> IssuedKey {
     }
 }
 
-/// Check scope names: lowercase words with `.`, `:`, `_`, `-`, or `*`.
+/// Check scope names: each one of [`KNOWN_SCOPES`].
 pub fn validate_scopes(scopes: &[String]) -> Result<(), ApiError> {
     for s in scopes {
-        let ok = !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._:-*".contains(&b));
-        if !ok {
+        if !KNOWN_SCOPES.contains(&s.as_str()) {
             return Err(ApiError::invalid_field(
                 "scopes",
-                format!("{s:?} is not a scope name (lowercase letters, digits, `.`, `:`, `_`, `-`, `*`)"),
+                format!("{s:?} is not a scope: use `*` (everything), `write` (read and change) or `read` (read only)"),
             ));
         }
     }
@@ -196,7 +213,8 @@ fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The tenant a request acts for, authenticated by its Bearer API key.
+/// The tenant a request acts for, authenticated by its Bearer API key (or, for the
+/// console's scripts, by a console session cookie plus its CSRF token).
 #[derive(Debug, Clone)]
 pub struct Tenant {
     /// The tenant.
@@ -218,9 +236,15 @@ impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::Unauthorized("missing API key: send `Authorization: Bearer <key>`".into())
-        })?;
+        let Some(token) = bearer(parts) else {
+            // The console's scripts use the session cookie (and its CSRF token).
+            if let Some(tenant) = crate::console::session::api_tenant(parts, state).await? {
+                return Ok(tenant);
+            }
+            return Err(ApiError::Unauthorized(
+                "missing API key: send `Authorization: Bearer <key>`".into(),
+            ));
+        };
         if !token.starts_with(KEY_PREFIX) {
             return Err(ApiError::Unauthorized("invalid API key".into()));
         }
@@ -238,6 +262,17 @@ impl FromRequestParts<AppState> for Tenant {
         let since = Timestamp::from(now.as_datetime() - Duration::seconds(60));
         if let Err(e) = state.store.touch_api_key(&key.id, now, since).await {
             tracing::warn!(error = ?e, "could not record API key use");
+        }
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or_else(|| parts.uri.path(), MatchedPath::as_str);
+        if !scopes_permit(&key.scopes, &parts.method, route) {
+            return Err(ApiError::Forbidden(format!(
+                "this API key's scopes ({}) do not allow {} {route}",
+                key.scopes.join(", "),
+                parts.method
+            )));
         }
         Ok(Self {
             id: key.tenant_id,
@@ -297,8 +332,29 @@ mod tests {
 
     #[test]
     fn scope_names_are_checked() {
-        assert!(validate_scopes(&["tickets:write".into(), "*".into()]).is_ok());
+        assert!(validate_scopes(&["read".into(), "write".into(), "*".into()]).is_ok());
+        assert!(validate_scopes(&["tickets:write".into()]).is_err());
         assert!(validate_scopes(&["Bad Scope".into()]).is_err());
         assert!(validate_scopes(&["".into()]).is_err());
+    }
+
+    #[test]
+    fn read_only_keys_only_read() {
+        let read = vec!["read".to_owned()];
+        let write = vec!["write".to_owned()];
+        let all = vec!["*".to_owned()];
+        assert!(scopes_permit(&read, &Method::GET, "/v1/tickets"));
+        assert!(scopes_permit(&read, &Method::POST, "/v1/keys/extract"));
+        assert!(!scopes_permit(&read, &Method::POST, "/v1/tickets"));
+        assert!(!scopes_permit(&read, &Method::DELETE, "/v1/configs/{id}"));
+        assert!(!scopes_permit(&read, &Method::PATCH, "/v1/configs/{id}"));
+        assert!(!scopes_permit(
+            &read,
+            &Method::PUT,
+            "/v1/time-entries/{source_id}"
+        ));
+        assert!(scopes_permit(&write, &Method::POST, "/v1/tickets"));
+        assert!(scopes_permit(&all, &Method::DELETE, "/v1/configs/{id}"));
+        assert!(!scopes_permit(&[], &Method::GET, "/v1/tickets"));
     }
 }

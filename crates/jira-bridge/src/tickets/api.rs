@@ -59,6 +59,10 @@ pub struct TicketResponse {
     pub status: Option<String>,
     /// Status category key: `new`, `indeterminate`, `done`.
     pub status_category: Option<String>,
+    /// The issue's summary as Jira last reported it (webhooks).
+    pub summary: Option<String>,
+    /// When Jira reported the issue deleted; the ticket is kept, marked.
+    pub issue_deleted_at: Option<DateTime<Utc>>,
     /// When the status was last read from Jira.
     pub last_synced_at: Option<DateTime<Utc>>,
     /// Jira's `updated` at that time.
@@ -98,6 +102,8 @@ impl From<Link> for TicketResponse {
             url: l.url,
             status: l.status,
             status_category: l.status_category,
+            summary: l.summary,
+            issue_deleted_at: l.issue_deleted_at,
             last_synced_at: l.synced_at,
             remote_updated_at: l.remote_updated_at,
             config_id: l.config_id,

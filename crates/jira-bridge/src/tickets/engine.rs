@@ -279,6 +279,10 @@ fn linked(client: &JiraClient, id: &str, key: &str, issue: Option<&Issue>) -> Li
             .and_then(|s| s.category_key().map(str::to_owned)),
         status: status.map(|s| s.name),
         remote_updated_at: updated.map(|t| Timestamp::from(t.with_timezone(&Utc))),
+        summary: issue
+            .and_then(|i| i.fields.get("summary"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     }
 }
 
@@ -416,7 +420,14 @@ pub async fn create_batch(
         for ((i, p), answer) in to_create.iter().zip(answers) {
             results[*i] = Some(match answer {
                 BulkCreateItem::Created(c) => {
-                    let l = linked(client, &c.id, &c.key, None);
+                    let mut l = linked(client, &c.id, &c.key, None);
+                    // The summary as sent (after the overflow policy) is Jira's.
+                    l.summary = p
+                        .input
+                        .fields
+                        .get("summary")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
                     let link = store.complete_link(tenant, &items[*i].link.id, &l).await?;
                     CreateResult::Created {
                         link: Box::new(link),

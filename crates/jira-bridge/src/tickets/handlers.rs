@@ -34,7 +34,8 @@ impl BulkCreateHandler {
     }
 }
 
-fn all_failed(items: &[JobItem], error: ItemError, retryable: bool) -> Vec<ItemOutcome> {
+/// The same failure for every item of a batch.
+pub(crate) fn all_failed(items: &[JobItem], error: ItemError, retryable: bool) -> Vec<ItemOutcome> {
     items
         .iter()
         .map(|_| ItemOutcome::Failed {
@@ -44,7 +45,8 @@ fn all_failed(items: &[JobItem], error: ItemError, retryable: bool) -> Vec<ItemO
         .collect()
 }
 
-fn connection_failure(e: &crate::connections::ConnectionError) -> (ItemError, bool) {
+/// The item error of a connection that cannot be used, and whether to retry.
+pub(crate) fn connection_failure(e: &crate::connections::ConnectionError) -> (ItemError, bool) {
     use crate::connections::ConnectionError as C;
     let retryable = !matches!(
         e,
@@ -277,16 +279,36 @@ pub async fn enqueue_sync(
     Ok(Some(state.jobs.enqueue(req).await?))
 }
 
-/// Background task: every [`SYNC_INTERVAL`], a sync job per tenant with tickets (one
-/// job per tenant and interval, across replicas, by idempotency key).
+/// Environment variable overriding [`SYNC_INTERVAL`] in seconds (0 turns the
+/// scheduled sync off; `POST /v1/tickets/sync` still works).
+pub const SYNC_INTERVAL_ENV: &str = "JIRA_BRIDGE_TICKETS_SYNC_SECONDS";
+
+fn sync_interval() -> Option<Duration> {
+    match std::env::var(SYNC_INTERVAL_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        Some(0) => None,
+        Some(s) => Some(Duration::from_secs(s)),
+        None => Some(SYNC_INTERVAL),
+    }
+}
+
+/// Background task: every [`SYNC_INTERVAL`] (or `JIRA_BRIDGE_TICKETS_SYNC_SECONDS`), a
+/// sync job per tenant with tickets (one job per tenant and interval, across
+/// replicas, by idempotency key).
 pub async fn schedule_sync(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let mut tick = tokio::time::interval(SYNC_INTERVAL);
+    let Some(interval) = sync_interval() else {
+        shutdown.cancelled().await;
+        return Ok(());
+    };
+    let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = tick.tick() => {
-                let slot = chrono::Utc::now().timestamp() / SYNC_INTERVAL.as_secs().max(1) as i64;
+                let slot = chrono::Utc::now().timestamp() / interval.as_secs().max(1) as i64;
                 let tenants: std::collections::BTreeSet<TenantId> = match state.store.connections_with_links().await {
                     Ok(v) => v.into_iter().map(|(t, _)| t).collect(),
                     Err(e) => {

@@ -269,6 +269,66 @@ pub async fn apply_status(
         .ok_or(StoreError::NotFound)
 }
 
+/// Record a summary Jira reported for a linked issue (as of Jira's `updated`; an older
+/// report changes nothing); `ticket.summary_changed` in the same transaction when it
+/// changed. Answers whether it changed.
+pub async fn apply_summary(
+    store: &Store,
+    link: &Link,
+    summary: &str,
+    remote_updated_at: Option<Timestamp>,
+) -> Result<bool, StoreError> {
+    let mut tx = store.begin().await?;
+    let changed = tx
+        .set_link_summary(&link.tenant_id, &link.id, summary, remote_updated_at)
+        .await?;
+    if changed {
+        tx.append_event(NewEvent {
+            tenant_id: link.tenant_id.clone(),
+            event_type: "ticket.summary_changed".into(),
+            subject: Some(link.id.to_string()),
+            data: json!({
+                "ticket_id": link.id,
+                "issue_key": link.issue_key,
+                "summary": summary,
+                "previous_summary": link.summary,
+            }),
+        })
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// Mark a linked issue deleted in Jira; `ticket.issue_deleted` in the same
+/// transaction the first time. Answers whether this call marked it.
+pub async fn mark_issue_deleted(
+    store: &Store,
+    link: &Link,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, StoreError> {
+    let mut tx = store.begin().await?;
+    let marked = tx
+        .mark_link_issue_deleted(&link.tenant_id, &link.id, Timestamp::from(at))
+        .await?;
+    if marked {
+        tx.append_event(NewEvent {
+            tenant_id: link.tenant_id.clone(),
+            event_type: "ticket.issue_deleted".into(),
+            subject: Some(link.id.to_string()),
+            data: json!({
+                "ticket_id": link.id,
+                "issue_key": link.issue_key,
+                "issue_id": link.issue_id,
+                "deleted_at": at,
+            }),
+        })
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(marked)
+}
+
 /// Read the issue's status now and record it.
 pub async fn refresh(
     store: &Store,
@@ -313,7 +373,12 @@ pub async fn transition(
         return Err(TicketOpError::NotCreated(link.state.clone()));
     };
     let outcome = client.transition_to(key, target).await?;
-    Ok(apply_status(store, link, &outcome.status, None).await?)
+    // Read the issue back for Jira's `updated` of the status reached: webhooks of the
+    // intermediate steps that arrive later are older and are then not applied over it.
+    match refresh(store, client, link).await {
+        Ok(after) => Ok(after),
+        Err(_) => Ok(apply_status(store, link, &outcome.status, None).await?),
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
-use jira_bridge_store::inbound::{NewInbound, WebhookSetup};
+use jira_bridge_store::inbound::WebhookSetup;
 use jira_bridge_store::ConnectionId;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,8 @@ fn parse_connection(id: &str) -> Result<ConnectionId, ApiError> {
         (status = 401, description = "Missing or wrong signature, token or bearer JWT", body = Problem, content_type = PJ),
         (status = 404, description = "No such connection", body = Problem, content_type = PJ),
         (status = 413, description = "Body over the limit", body = Problem, content_type = PJ),
+        (status = 429, description = "Over the connection's delivery rate; see Retry-After", body = Problem, content_type = PJ),
+        (status = 503, description = "Could not be stored now; Jira retries", body = Problem, content_type = PJ),
     ))]
 async fn receive(
     State(state): State<AppState>,
@@ -72,7 +74,11 @@ async fn receive(
     body: Bytes,
 ) -> Result<(StatusCode, Json<InboundAck>), ApiError> {
     let id = parse_connection(&connection_id)?;
-    let limit = state.config.server.body_limit_bytes;
+    let limit = state
+        .config
+        .webhooks
+        .inbound_body_limit_bytes
+        .min(state.config.server.body_limit_bytes);
     if body.len() as u64 > limit {
         return Err(ApiError::PayloadTooLarge { limit: Some(limit) });
     }
@@ -82,6 +88,15 @@ async fn receive(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::NotFound("no such connection".into()))?;
+    if let Err(wait) = state.inbound.admit(&id) {
+        return Err(ApiError::TooManyRequests {
+            detail: format!(
+                "more than {} deliveries a second for this connection; retry after {wait} s",
+                state.config.webhooks.inbound_rate_per_second
+            ),
+            retry_after_seconds: wait,
+        });
+    }
     let setup = state
         .store
         .get_webhook_setup_for_system(&id)
@@ -144,20 +159,18 @@ async fn receive(
             || format!("sha256:{}", hex::encode(Sha256::digest(&body))),
             str::to_owned,
         );
-    let text = String::from_utf8_lossy(&body);
     let inserted = state
-        .store
-        .insert_inbound(&NewInbound {
-            tenant_id: &connection.tenant_id,
-            connection_id: &id,
-            identifier: &identifier,
-            event,
-            body: &text,
+        .inbound
+        .store(super::intake::Delivery {
+            tenant_id: connection.tenant_id.clone(),
+            connection_id: id.clone(),
+            identifier: identifier.clone(),
+            event: event.to_owned(),
+            body: String::from_utf8_lossy(&body).into_owned(),
         })
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(|e| ApiError::Unavailable(format!("the delivery could not be stored: {e}")))?;
     if inserted {
-        super::worker::wake();
         Ok((
             StatusCode::ACCEPTED,
             Json(InboundAck {

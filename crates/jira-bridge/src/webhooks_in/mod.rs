@@ -17,6 +17,7 @@
 //! acknowledged at once (202); [`worker`] applies stored deliveries in batches.
 
 pub mod api;
+pub mod intake;
 pub mod registration;
 pub mod verify;
 pub mod worker;

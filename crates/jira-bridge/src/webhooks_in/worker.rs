@@ -3,12 +3,16 @@
 //! - `jira:issue_created` / `jira:issue_updated`: the linked tickets of the issue get
 //!   its status and status category, with `ticket.status_changed` in the same
 //!   transaction (through [`crate::tickets::apply_status`], the function the status
-//!   poll uses). A payload older than what is stored (Jira's `updated`) is ignored.
+//!   poll uses), and its summary (`ticket.summary_changed`). A payload older than what
+//!   is stored (Jira's `updated`) is ignored.
+//! - `jira:issue_deleted`: the linked tickets are marked (`issue_deleted_at`,
+//!   `ticket.issue_deleted`).
+//! - `worklog_updated` / `worklog_deleted`: time-entry conflict detection, the rule of
+//!   the worklog feed poll ([`crate::worklogs::feed`]).
 //! - Our own writes are not echoed: after a transition through the API the link
 //!   already holds the new status, so the webhook reporting it changes nothing and
-//!   appends no event.
-//! - `jira:issue_deleted`, `worklog_*` and other events are recorded with an outcome
-//!   and otherwise ignored for now.
+//!   appends no event; a worklog we wrote matches its entry, so it is no conflict.
+//! - Other events are recorded with an outcome and otherwise ignored.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -127,8 +131,35 @@ async fn apply_one(
 ) -> String {
     match d.event.as_str() {
         "jira:issue_created" | "jira:issue_updated" => {}
-        "jira:issue_deleted" => return "ignored: issue deleted".into(),
-        e if e.contains("worklog") => return "ignored: worklog event".into(),
+        "jira:issue_deleted" => return apply_issue_deleted(state, d, body, links).await,
+        "worklog_updated" => {
+            let Ok(w) = serde_json::from_value::<jira_client::Worklog>(body["worklog"].clone())
+            else {
+                return "ignored: no worklog".into();
+            };
+            return match crate::worklogs::feed::worklogs_changed(state, &d.connection_id, &[w])
+                .await
+            {
+                Ok(0) => "applied: no conflict".into(),
+                Ok(n) => format!("applied: {n} conflict(s)"),
+                Err(e) => format!("failed: {e}"),
+            };
+        }
+        "worklog_deleted" => {
+            let id = match &body["worklog"]["id"] {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return "ignored: no worklog id".into(),
+            };
+            return match crate::worklogs::feed::worklogs_deleted(state, &d.connection_id, &[id])
+                .await
+            {
+                Ok(0) => "applied: no conflict".into(),
+                Ok(n) => format!("applied: {n} conflict(s)"),
+                Err(e) => format!("failed: {e}"),
+            };
+        }
+        e if e.contains("worklog") => return "ignored: worklog created".into(),
         _ => return "ignored".into(),
     }
     let Some(iid) = issue_id(body) else {
@@ -138,9 +169,11 @@ async fn apply_one(
         return "ignored: not linked".into();
     };
     let fields = &body["issue"]["fields"];
-    let Ok(status) = serde_json::from_value::<jira_client::Status>(fields["status"].clone()) else {
-        return "ignored: no status".into();
-    };
+    let status = serde_json::from_value::<jira_client::Status>(fields["status"].clone()).ok();
+    let summary = fields["summary"].as_str();
+    if status.is_none() && summary.is_none() {
+        return "ignored: no status or summary".into();
+    }
     let updated = fields["updated"]
         .as_str()
         .and_then(jira_client::parse_jira_datetime)
@@ -152,25 +185,50 @@ async fn apply_one(
                 continue;
             }
         }
-        let differs = link.status.as_deref() != Some(status.name.as_str())
-            || (status.category_key().is_some()
-                && link.status_category.as_deref() != status.category_key());
-        if !differs {
-            continue;
-        }
-        match crate::tickets::apply_status(
-            &state.store,
-            link,
-            &status,
-            updated.map(Timestamp::from),
-        )
-        .await
-        {
-            Ok(after) => {
-                *link = after;
-                changed += 1;
+        let mut this = false;
+        if let Some(summary) = summary {
+            if link.summary.as_deref() != Some(summary) {
+                match crate::tickets::apply_summary(
+                    &state.store,
+                    link,
+                    summary,
+                    updated.map(Timestamp::from),
+                )
+                .await
+                {
+                    Ok(c) => {
+                        if c {
+                            link.summary = Some(summary.to_owned());
+                        }
+                        this |= c;
+                    }
+                    Err(e) => return format!("failed: {e}"),
+                }
             }
-            Err(e) => return format!("failed: {e}"),
+        }
+        if let Some(status) = &status {
+            let differs = link.status.as_deref() != Some(status.name.as_str())
+                || (status.category_key().is_some()
+                    && link.status_category.as_deref() != status.category_key());
+            if differs {
+                match crate::tickets::apply_status(
+                    &state.store,
+                    link,
+                    status,
+                    updated.map(Timestamp::from),
+                )
+                .await
+                {
+                    Ok(after) => {
+                        *link = after;
+                        this = true;
+                    }
+                    Err(e) => return format!("failed: {e}"),
+                }
+            }
+        }
+        if this {
+            changed += 1;
         }
     }
     if changed > 0 {
@@ -178,4 +236,40 @@ async fn apply_one(
     } else {
         "applied: unchanged".into()
     }
+}
+
+/// `jira:issue_deleted`: every linked ticket of the issue is marked (kept, with
+/// `issue_deleted_at` and a `ticket.issue_deleted` event).
+async fn apply_issue_deleted(
+    state: &AppState,
+    d: &InboundWebhook,
+    body: &Value,
+    links: &mut HashMap<(ConnectionId, String), Vec<Link>>,
+) -> String {
+    let Some(iid) = issue_id(body) else {
+        return "ignored: no issue id".into();
+    };
+    let Some(linked) = links.get_mut(&(d.connection_id.clone(), iid)) else {
+        return "ignored: not linked".into();
+    };
+    let at = body["timestamp"]
+        .as_i64()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .unwrap_or(d.received_at);
+    let mut marked = 0;
+    for link in linked.iter_mut() {
+        if link.issue_deleted_at.is_some() {
+            continue;
+        }
+        match crate::tickets::mark_issue_deleted(&state.store, link, at).await {
+            Ok(m) => {
+                link.issue_deleted_at = Some(at);
+                if m {
+                    marked += 1;
+                }
+            }
+            Err(e) => return format!("failed: {e}"),
+        }
+    }
+    format!("applied: {marked} link(s) marked deleted")
 }

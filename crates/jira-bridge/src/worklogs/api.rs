@@ -334,6 +334,7 @@ async fn list_entries(
 pub struct SyncParams {
     /// On a conflict: `local` writes the entry over the worklog, `remote` takes the
     /// worklog's version into the entry.
+    #[param(inline)]
     pub prefer: Option<Prefer>,
 }
 

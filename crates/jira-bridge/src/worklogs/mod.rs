@@ -48,53 +48,40 @@ pub const SUBJECT: &str = "time_entry";
 /// Most entries one bulk sync takes.
 pub const MAX_BULK: usize = 5000;
 
-/// Tunables, from `JIRA_BRIDGE_WORKLOGS_*` environment variables.
+/// Tunables, from the `[worklogs]` section of the configuration
+/// ([`crate::config::WorklogsConfig`], `JIRA_BRIDGE_WORKLOGS_*`).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Delay between a change of an `auto` entry and its sync (`_DEBOUNCE_MS`, 2000).
+    /// Delay between a change of an `auto` entry and its sync.
     pub debounce: Duration,
-    /// How long a worker holds an entry or job item (`_LEASE_SECONDS`, 60); leases are
-    /// renewed every third of it.
+    /// How long a worker holds an entry or job item; renewed every third of it.
     pub lease: Duration,
-    /// Syncs in flight per process (`_CONCURRENCY`, 16); the site's pacer sets the pace.
+    /// Syncs in flight per process; the site's pacer sets the pace.
     pub concurrency: usize,
-    /// How often an idle worker looks for due work (`_POLL_MS`, 500).
+    /// How often an idle worker looks for due work.
     pub poll: Duration,
-    /// How often Jira's worklog change feeds are read (`_FEED_SECONDS`, 60; 0 = off).
+    /// How often Jira's worklog change feeds are read (zero = off).
     pub feed_interval: Duration,
-    /// How long an issue lookup is cached (`_ISSUE_CACHE_SECONDS`, 300).
+    /// How long an issue lookup or a permission answer is cached.
     pub issue_cache: Duration,
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
 impl Settings {
-    /// From the environment, with defaults.
-    pub fn from_env() -> Self {
+    /// From the configuration.
+    pub fn from_config(c: &crate::config::WorklogsConfig) -> Self {
         Self {
-            debounce: Duration::from_millis(env_u64("JIRA_BRIDGE_WORKLOGS_DEBOUNCE_MS", 2000)),
-            lease: Duration::from_secs(env_u64("JIRA_BRIDGE_WORKLOGS_LEASE_SECONDS", 60).max(1)),
-            concurrency: usize::try_from(env_u64("JIRA_BRIDGE_WORKLOGS_CONCURRENCY", 16))
-                .unwrap_or(16)
-                .clamp(1, 256),
-            poll: Duration::from_millis(env_u64("JIRA_BRIDGE_WORKLOGS_POLL_MS", 500).max(10)),
-            feed_interval: Duration::from_secs(env_u64("JIRA_BRIDGE_WORKLOGS_FEED_SECONDS", 60)),
-            issue_cache: Duration::from_secs(env_u64(
-                "JIRA_BRIDGE_WORKLOGS_ISSUE_CACHE_SECONDS",
-                300,
-            )),
+            debounce: Duration::from_millis(c.debounce_ms),
+            lease: Duration::from_secs(c.lease_seconds.max(1)),
+            concurrency: usize::try_from(c.concurrency).unwrap_or(16).clamp(1, 256),
+            poll: Duration::from_millis(c.poll_ms.max(10)),
+            feed_interval: Duration::from_secs(c.feed_seconds),
+            issue_cache: Duration::from_secs(c.issue_cache_seconds),
         }
     }
 
-    /// The current settings (read from the environment on every call, so a service
-    /// started later in the same process sees what was set before it started).
-    pub fn get() -> Settings {
-        Settings::from_env()
+    /// The settings of a running service.
+    pub fn of(state: &AppState) -> Settings {
+        Self::from_config(&state.config.worklogs)
     }
 }
 
@@ -331,12 +318,18 @@ pub fn check_input(input: &EntryInput) -> Result<Content, Vec<(String, String)>>
 
 // --- Issue checks (cached) -------------------------------------------------------
 
+/// What Jira said about an issue for a connection's user.
 #[derive(Clone)]
 enum IssueCheck {
-    Exists,
+    /// Visible, and the user may log work on it.
+    Loggable,
+    /// Missing or invisible.
     Missing(String),
+    /// Visible, but the user lacks `WORK_ON_ISSUES` (or Jira refused a worklog).
+    NoPermission(String),
 }
 
+/// Answers per (connection, issue key), each with the instant it goes stale.
 type IssueCache = parking_lot::Mutex<HashMap<(ConnectionId, String), (Instant, IssueCheck)>>;
 
 fn issue_cache() -> &'static IssueCache {
@@ -344,40 +337,33 @@ fn issue_cache() -> &'static IssueCache {
     C.get_or_init(Default::default)
 }
 
-/// Projects where a connection's Jira user was refused work logging (learned from
-/// Jira's refusals; checked before anything is sent again).
-type Refusals = parking_lot::Mutex<HashMap<(ConnectionId, String), (Instant, String)>>;
-
-fn refusals() -> &'static Refusals {
-    static R: OnceLock<Refusals> = OnceLock::new();
-    R.get_or_init(Default::default)
-}
-
-fn project_of(key: &str) -> &str {
-    key.rsplit_once('-').map_or(key, |(p, _)| p)
-}
-
-/// Remember that Jira refused work logging for this connection on this project.
-pub fn remember_refusal(connection: &ConnectionId, issue_key: &str, message: &str) {
-    refusals().lock().insert(
-        (connection.clone(), project_of(issue_key).to_owned()),
-        (Instant::now(), message.to_owned()),
-    );
-}
-
-/// A known refusal for this connection and project, if still fresh.
-pub fn known_refusal(connection: &ConnectionId, issue_key: &str) -> Option<String> {
-    let ttl = Settings::get().issue_cache;
-    let mut r = refusals().lock();
-    let k = (connection.clone(), project_of(issue_key).to_owned());
-    match r.get(&k) {
-        Some((at, m)) if at.elapsed() < ttl => Some(m.clone()),
+fn cached_check(connection: &ConnectionId, key: &str) -> Option<IssueCheck> {
+    let mut c = issue_cache().lock();
+    let k = (connection.clone(), key.to_owned());
+    match c.get(&k) {
+        Some((until, check)) if Instant::now() < *until => Some(check.clone()),
         Some(_) => {
-            r.remove(&k);
+            c.remove(&k);
             None
         }
         None => None,
     }
+}
+
+fn no_permission_message(key: &str, why: &str) -> String {
+    format!("the connection's Jira user may not log work on {key}: {why}")
+}
+
+/// Remember that Jira refused work logging for this connection on this issue (a
+/// worklog add refused for lack of permission), for `ttl`.
+pub fn remember_refusal(connection: &ConnectionId, issue_key: &str, message: &str, ttl: Duration) {
+    issue_cache().lock().insert(
+        (connection.clone(), issue_key.to_owned()),
+        (
+            Instant::now() + ttl,
+            IssueCheck::NoPermission(message.to_owned()),
+        ),
+    );
 }
 
 /// Whether a Jira refusal says the user may not log work.
@@ -391,49 +377,66 @@ pub fn is_permission_refusal(e: &jira_client::Error) -> bool {
         .any(|m| m.to_ascii_lowercase().contains("permission"))
 }
 
-/// Check that the issue exists and is visible to the connection's user (cached), and
-/// that work logging was not refused on its project.
-async fn check_issue(conn: &Connected, key: &str) -> Result<(), ConnectionError> {
-    if let Some(m) = known_refusal(&conn.connection.id, key) {
-        return Err(field_error(
-            "issue_key",
-            format!("the connection's Jira user may not log work on {key}: {m}"),
-        ));
-    }
-    let ttl = Settings::get().issue_cache;
-    let ck = (conn.connection.id.clone(), key.to_owned());
-    let cached = issue_cache()
-        .lock()
-        .get(&ck)
-        .filter(|(at, _)| at.elapsed() < ttl)
-        .map(|(_, c)| c.clone());
-    let check = match cached {
+/// Why work may not be logged on an issue: a refusal, or `None` when it may.
+#[derive(Debug)]
+pub enum WorkCheck {
+    /// The issue does not exist or cannot be seen.
+    Missing(String),
+    /// The user lacks the work-logging permission on it.
+    NoPermission(String),
+}
+
+/// Ask Jira (cached for `ttl` per connection and issue) whether the issue exists for
+/// the connection's user and whether that user may log work on it
+/// (`GET /mypermissions?permissions=WORK_ON_ISSUES&issueKey=…`). Transport and other
+/// Jira failures are errors; refusals are `Ok(Some(_))`.
+pub async fn check_work_on_issue(
+    conn: &Connected,
+    key: &str,
+    ttl: Duration,
+) -> Result<Option<WorkCheck>, jira_client::Error> {
+    let check = match cached_check(&conn.connection.id, key) {
         Some(c) => c,
         None => {
-            let opts = jira_client::GetIssue {
-                fields: vec!["project".into()],
-                ..Default::default()
-            };
-            let c = match conn.jira.get_issue(key, &opts).await {
-                Ok(_) => IssueCheck::Exists,
+            let c = match conn.jira.can_log_work(key).await {
+                Ok(true) => IssueCheck::Loggable,
+                Ok(false) => IssueCheck::NoPermission(
+                    "Jira does not grant it the Work On Issues permission".into(),
+                ),
                 Err(jira_client::Error::NotFound { .. }) => IssueCheck::Missing(format!(
                     "issue {key} does not exist or the connection's Jira user cannot see it"
                 )),
-                Err(e) => {
-                    return Err(conn
-                        .observe::<()>(Err(e))
-                        .await
-                        .err()
-                        .unwrap_or_else(|| internal(std::io::Error::other("jira"))))
-                }
+                Err(e) => return Err(e),
             };
-            issue_cache().lock().insert(ck, (Instant::now(), c.clone()));
+            issue_cache().lock().insert(
+                (conn.connection.id.clone(), key.to_owned()),
+                (Instant::now() + ttl, c.clone()),
+            );
             c
         }
     };
-    match check {
-        IssueCheck::Exists => Ok(()),
-        IssueCheck::Missing(m) => Err(field_error("issue_key", m)),
+    Ok(match check {
+        IssueCheck::Loggable => None,
+        IssueCheck::Missing(m) => Some(WorkCheck::Missing(m)),
+        IssueCheck::NoPermission(why) => {
+            Some(WorkCheck::NoPermission(no_permission_message(key, &why)))
+        }
+    })
+}
+
+/// Check that the issue exists, is visible to the connection's user and that the user
+/// may log work on it (cached): a field error on `issue_key` otherwise.
+async fn check_issue(conn: &Connected, key: &str, ttl: Duration) -> Result<(), ConnectionError> {
+    match check_work_on_issue(conn, key, ttl).await {
+        Ok(None) => Ok(()),
+        Ok(Some(WorkCheck::Missing(m) | WorkCheck::NoPermission(m))) => {
+            Err(field_error("issue_key", m))
+        }
+        Err(e) => Err(conn
+            .observe::<()>(Err(e))
+            .await
+            .err()
+            .unwrap_or_else(|| internal(std::io::Error::other("jira")))),
     }
 }
 
@@ -524,7 +527,8 @@ pub async fn upsert(
         return Err(field_error("connection_id", "not a connection id (con_…)"));
     };
     let conn = connections::connect(state, tenant, &connection_id).await?;
-    if let Err(e) = check_issue(&conn, &content.issue_key).await {
+    let settings = Settings::of(state);
+    if let Err(e) = check_issue(&conn, &content.issue_key, settings.issue_cache).await {
         if matches!(e, ConnectionError::Api(ApiError::Validation { .. })) {
             record_refusal(
                 &state.store,
@@ -547,9 +551,9 @@ pub async fn upsert(
         Some(e) if !changed => (
             e.state.clone(),
             match (input.sync, e.state.as_str()) {
-                (SyncMode::Auto, "not_synced" | "failed") => Some(Timestamp::from(
-                    Utc::now() + chrono_dur(Settings::get().debounce),
-                )),
+                (SyncMode::Auto, "not_synced" | "failed") => {
+                    Some(Timestamp::from(Utc::now() + chrono_dur(settings.debounce)))
+                }
                 _ => e.next_sync_at.map(Timestamp::from),
             },
         ),
@@ -566,9 +570,7 @@ pub async fn upsert(
                 (true, _) => ("synced".to_owned(), None),
                 (false, SyncMode::Auto) => (
                     "pending".to_owned(),
-                    Some(Timestamp::from(
-                        Utc::now() + chrono_dur(Settings::get().debounce),
-                    )),
+                    Some(Timestamp::from(Utc::now() + chrono_dur(settings.debounce))),
                 ),
                 (false, SyncMode::Manual) => {
                     let s = if existing.as_ref().is_some_and(|e| e.worklog_id.is_some()) {
@@ -650,7 +652,7 @@ pub async fn sync_now(
         )));
     }
     let owner = worker::process_owner();
-    let s = Settings::get();
+    let s = Settings::of(state);
     let now = Utc::now();
     let Some(leased) = state
         .store
@@ -674,7 +676,7 @@ pub async fn sync_now(
             return Err(e);
         }
     };
-    let outcome = sync::sync_entry(&state.store, &conn, &leased, prefer, None).await;
+    let outcome = sync::sync_entry(&state.store, &conn, &leased, prefer, None, s.issue_cache).await;
     let after = get_entry(&state.store, tenant, source_id).await?;
     match outcome {
         sync::Outcome::Done => Ok(after),
@@ -708,7 +710,7 @@ pub async fn delete(
             &entry.id,
             owner,
             Timestamp::from(now),
-            Timestamp::from(now + chrono_dur(Settings::get().lease)),
+            Timestamp::from(now + chrono_dur(Settings::of(state).lease)),
         )
         .await?
     else {

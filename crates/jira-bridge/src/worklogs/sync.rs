@@ -370,6 +370,7 @@ pub async fn sync_entry(
     entry: &TimeEntry,
     prefer: Option<Prefer>,
     job_id: Option<&str>,
+    cache_ttl: std::time::Duration,
 ) -> Outcome {
     let caller = Caller { job_id };
     let jira = &conn.jira;
@@ -424,19 +425,34 @@ pub async fn sync_entry(
             .await,
         }
     }
-    if let Some(m) = super::known_refusal(&entry.connection_id, &entry.issue_key) {
+    // Nothing is sent for an issue the user may not log work on (asked once per
+    // connection and issue, cached).
+    let refused = match super::check_work_on_issue(conn, &entry.issue_key, cache_ttl).await {
+        Ok(None) => None,
+        Ok(Some(super::WorkCheck::NoPermission(m))) => Some(SyncError::new("permission", m)),
+        Ok(Some(super::WorkCheck::Missing(m))) => Some(SyncError::new("not_found", m)),
+        Err(e) => {
+            let retry = classify(&e);
+            return commit_failure(
+                store,
+                &entry,
+                caller,
+                "worklog.sync",
+                SyncError::jira(e),
+                retry,
+                entry.intent.is_some(),
+                None,
+            )
+            .await;
+        }
+    };
+    if let Some(e) = refused {
         return commit_failure(
             store,
             &entry,
             caller,
             "worklog.create",
-            SyncError::new(
-                "permission",
-                format!(
-                    "the connection's Jira user may not log work on {}: {m}",
-                    entry.issue_key
-                ),
-            ),
+            e,
             false,
             false,
             None,
@@ -587,7 +603,12 @@ pub async fn sync_entry(
                 Err(e) => {
                     let maybe = e.write_may_have_applied();
                     if super::is_permission_refusal(&e) {
-                        super::remember_refusal(&entry.connection_id, &issue, &describe(&e));
+                        super::remember_refusal(
+                            &entry.connection_id,
+                            &issue,
+                            &describe(&e),
+                            cache_ttl,
+                        );
                     }
                     let _ = conn.observe::<()>(Err(describe_err(&e))).await;
                     let retry = classify(&e);

@@ -73,7 +73,7 @@ impl Clients {
 
 /// Run until `shutdown`.
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let s = Settings::get().clone();
+    let s = Settings::of(&state);
     let owner = process_owner();
     let clients = Arc::new(Clients::default());
     let inflight: Arc<parking_lot::Mutex<HashSet<String>>> = Arc::default();
@@ -196,7 +196,15 @@ async fn run_one(state: &AppState, clients: &Clients, work: Work) {
                     return;
                 }
             };
-            let _ = sync::sync_entry(&state.store, &conn, &e, None, None).await;
+            let _ = sync::sync_entry(
+                &state.store,
+                &conn,
+                &e,
+                None,
+                None,
+                Settings::of(state).issue_cache,
+            )
+            .await;
         }
     }
 }
@@ -230,7 +238,7 @@ async fn run_item(
         ));
     }
     let now = Utc::now();
-    let s = Settings::get();
+    let s = Settings::of(state);
     let leased = match state
         .store
         .lease_time_entry(
@@ -257,7 +265,16 @@ async fn run_item(
             return ItemOutcome::failed(ItemError::new("connection", err.to_string()));
         }
     };
-    match sync::sync_entry(&state.store, &conn, &leased, None, Some(job_id)).await {
+    match sync::sync_entry(
+        &state.store,
+        &conn,
+        &leased,
+        None,
+        Some(job_id),
+        s.issue_cache,
+    )
+    .await
+    {
         Outcome::Done => {
             let after = state
                 .store
@@ -325,7 +342,7 @@ impl JobHandler for BulkSync {
     ) -> BoxFuture<'a, Vec<ItemOutcome>> {
         Box::pin(async move {
             let job_id = ctx.job.id.to_string();
-            let n = Settings::get().concurrency;
+            let n = Settings::of(&self.state).concurrency;
             let job_id = job_id.as_str();
             let mut runs = Vec::with_capacity(items.len());
             for item in items {

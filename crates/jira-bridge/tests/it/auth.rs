@@ -80,14 +80,14 @@ async fn a_revoked_key_gets_401_and_other_keys_keep_working() {
         .client
         .post(app.url(&format!("/v1/admin/tenants/{}/keys", t.id)))
         .bearer_auth(ADMIN_KEY)
-        .json(&json!({"name": "ci", "scopes": ["audit:read"]}))
+        .json(&json!({"name": "ci", "scopes": ["read"]}))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
     let second: Value = res.json().await.unwrap();
     let second_key = second["key"].as_str().unwrap().to_owned();
-    assert_eq!(second["scopes"], json!(["audit:read"]));
+    assert_eq!(second["scopes"], json!(["read"]));
     assert_eq!(second["prefix"].as_str().unwrap(), &second_key[..12]);
 
     let ok = app

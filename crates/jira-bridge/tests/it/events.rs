@@ -4,9 +4,8 @@
 //! (tests/webhooks/verify.py), an implementation independent of ours.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
@@ -287,27 +286,16 @@ impl Receiver {
 // ---------------------------------------------------------------------------------
 // The independent verifier
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// Verify a delivery with `standardwebhooks` (PyPI). True when it verifies.
 fn python_verifies(secret: &str, r: &Received) -> bool {
-    static SETUP: OnceLock<()> = OnceLock::new();
-    let dir = repo_root().join("tests/webhooks");
-    SETUP.get_or_init(|| {
-        let status = std::process::Command::new("bash")
-            .arg(dir.join("setup.sh"))
-            .status()
-            .expect("run tests/webhooks/setup.sh");
-        assert!(status.success(), "tests/webhooks/setup.sh failed");
-    });
+    let venv = crate::helpers::python_tool("webhooks");
+    let dir = crate::helpers::repo_root().join("tests/webhooks");
     let input = json!({
         "secret": secret,
         "headers": r.headers,
         "body_base64": base64::engine::general_purpose::STANDARD.encode(&r.body),
     });
-    let mut child = std::process::Command::new(dir.join(".venv/bin/python"))
+    let mut child = std::process::Command::new(venv.join("bin/python"))
         .arg(dir.join("verify.py"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

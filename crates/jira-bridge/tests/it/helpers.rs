@@ -216,3 +216,27 @@ pub async fn assert_problem(res: reqwest::Response, status: u16, slug: &str) -> 
     );
     body
 }
+
+/// The repository's root folder.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The venv of a pinned Python tool folder under `tests/` (`webhooks`, `api-fuzz`),
+/// installed by its `setup.sh` once per test process.
+pub fn python_tool(folder: &'static str) -> std::path::PathBuf {
+    static DONE: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let dir = repo_root().join("tests").join(folder);
+    let mut done = DONE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !done.contains(&folder) {
+        let status = std::process::Command::new("bash")
+            .arg(dir.join("setup.sh"))
+            .status()
+            .unwrap_or_else(|e| panic!("run tests/{folder}/setup.sh: {e}"));
+        assert!(status.success(), "tests/{folder}/setup.sh failed");
+        done.push(folder);
+    }
+    dir.join(".venv")
+}

@@ -100,3 +100,31 @@ async fn reusing_a_key_for_another_request_or_a_malformed_key_is_refused() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_retried_connection_create_with_the_same_key_makes_one_connection() {
+    let sim = crate::connections::Sim::cloud().await;
+    let app = TestApp::spawn().await;
+    let t = app.create_tenant("idem-connections").await;
+    let mut body = crate::connections::cloud_token_body(&sim, "alice");
+    body["name"] = json!("retried");
+    let send = || {
+        app.client
+            .post(app.url("/v1/connections"))
+            .bearer_auth(&t.key)
+            .header("idempotency-key", "create-connection-1")
+            .json(&body)
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotency-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    let again = send().await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    let list = TestApp::json_ok(app.get(&t, "/v1/connections").await, 200).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}

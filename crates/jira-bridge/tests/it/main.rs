@@ -5,13 +5,17 @@
 
 mod helpers;
 
+mod api_fuzz;
 mod audit;
 mod auth;
+mod authz;
 mod binary;
 mod code_links;
 mod connections;
+mod console;
 mod errors;
 mod events;
+mod exports;
 mod idempotency;
 mod jobs;
 mod jobs_api;
@@ -19,6 +23,7 @@ mod keys;
 mod oauth;
 mod operations;
 mod search;
+mod secret_scan;
 mod secrets;
 mod sync;
 mod tickets;

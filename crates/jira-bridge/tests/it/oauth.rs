@@ -4,8 +4,6 @@
 //! two service instances), revocation, and secrets that never leave the seal.
 
 use std::collections::HashSet;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use jira_bridge::crypto::SealContext;
 use jira_bridge_store::{Backend, ConnectionId, Store, TenantId};
@@ -13,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::connections::{cloud_token_body, Sim};
 use crate::helpers::{assert_problem, TestApp, TestAppBuilder, TestTenant};
+use crate::secret_scan::capture_logs;
 
 pub fn oauth_env(b: TestAppBuilder, sim: &Sim) -> TestAppBuilder {
     let o = &sim.scenario["oauth"];
@@ -511,36 +510,6 @@ async fn a_revoked_grant_expires_the_connection_once_and_nothing_retries() {
 
 // ---- secrets ----
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Every log line of the process at debug level, from the first call on.
-fn capture_logs() -> Captured {
-    static LOGS: OnceLock<Captured> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let c = Captured::default();
-        let w = c.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter("debug")
-            .with_writer(move || w.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
-        c
-    })
-    .clone()
-}
-
 #[tokio::test]
 async fn no_secret_in_responses_logs_or_the_database_file() {
     let logs = capture_logs();
@@ -629,7 +598,7 @@ async fn no_secret_in_responses_logs_or_the_database_file() {
     secrets.retain(|s| s.len() >= 8);
     assert_eq!(secrets.len(), 6);
 
-    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let logs = logs.text();
     assert!(
         logs.contains("OAuth tokens refreshed"),
         "debug logs were captured"

@@ -211,3 +211,23 @@ async fn readiness_and_requests_answer_503_problems_when_the_database_is_gone() 
     shutdown.cancel();
     server.await.unwrap().unwrap();
 }
+
+/// The operator's guide's commands (docs/operations.md), run by `scripts/ops-check`
+/// against the built binary: migrate, CLI tenants and keys, online SQLite backup,
+/// master and API key rotation, restore, and PostgreSQL dump and restore.
+#[test]
+fn the_operators_guide_commands_work() {
+    let script = crate::helpers::repo_root().join("scripts/ops-check");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(env!("CARGO_BIN_EXE_jira-bridge"))
+        .output()
+        .expect("run scripts/ops-check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "scripts/ops-check failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ops-check: passed"), "{stdout}");
+}

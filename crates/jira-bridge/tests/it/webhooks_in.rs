@@ -173,7 +173,7 @@ fn search_calls(stats: &Value) -> u64 {
         .sum()
 }
 
-fn sign(secret: &str, body: &[u8]) -> String {
+pub fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
@@ -221,7 +221,7 @@ async fn changes_in_jira_arrive_by_webhook_without_any_search() {
 async fn refused_and_replayed_deliveries_change_nothing() {
     let sim = Sim::cloud().await;
     let app = TestApp::builder()
-        .env("JIRA_BRIDGE_BODY_LIMIT_BYTES", "65536")
+        .env("JIRA_BRIDGE_WEBHOOKS_INBOUND_BODY_LIMIT_BYTES", "65536")
         .spawn()
         .await;
     let t = app.create_tenant("acme").await;
@@ -603,4 +603,431 @@ async fn dynamic_webhook_is_registered_once_across_restarts_refreshed_and_recrea
         .filter(|h| h["expired"] == false)
         .collect();
     assert_eq!(live.len(), 1, "{live:?}");
+}
+
+async fn events_of(app: &TestApp, t: &TestTenant, ty: &str) -> Vec<Value> {
+    let page = TestApp::json_ok(app.get(t, "/v1/events?after=0&limit=500").await, 200).await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == ty)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn summary_changes_and_deleted_issues_arrive_by_webhook() {
+    let sim = Sim::cloud().await;
+    let app = TestApp::spawn().await;
+    let t = app.create_tenant("acme").await;
+    let setup = connect(&app, &t, &sim).await;
+    register_admin_webhook(&sim, &app, &setup).await;
+    let (id, key) = ticket(&app, &t, &setup.con, 1).await;
+    let (other, _) = ticket(&app, &t, &setup.con, 2).await;
+    let created = TestApp::json_ok(app.get(&t, &format!("/v1/tickets/{id}")).await, 200).await;
+    assert_eq!(created["summary"], "Finding 1", "the summary as created");
+
+    // Our own transition comes back by webhook and is not echoed: one status change.
+    let moved = TestApp::json_ok(
+        app.post(
+            &t,
+            &format!("/v1/tickets/{id}/transition"),
+            json!({"to_category": "done"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(moved["status_category"], "done");
+    let idle = sim_get(&sim, "/_sim/webhooks/pending?wait_ms=60000").await;
+    assert_eq!(idle["idle"], true, "{idle}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let h = health(&app, &t, &setup.con).await;
+        if h["stored"].as_i64() >= Some(1) && h["applied"] == h["stored"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{h}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let changes: Vec<Value> = events_of(&app, &t, "ticket.status_changed")
+        .await
+        .into_iter()
+        .filter(|e| e["subject"] == id.as_str())
+        .collect();
+    // The strict workflow went through its steps; each change is announced once
+    // (by whichever came first, the webhook or our own write), none twice, and no
+    // late webhook of a step moves the ticket back.
+    let seen: Vec<(Value, Value)> = changes
+        .iter()
+        .map(|e| {
+            (
+                e["data"]["previous_status"].clone(),
+                e["data"]["status"].clone(),
+            )
+        })
+        .collect();
+    let mut unique = seen.clone();
+    unique.dedup();
+    assert_eq!(unique, seen, "{seen:?}");
+    assert_eq!(
+        seen.iter().filter(|(_, to)| to == "Done").count(),
+        1,
+        "{seen:?}"
+    );
+    assert_eq!(seen.last().map(|(_, to)| to.clone()), Some(json!("Done")));
+    let v = TestApp::json_ok(app.get(&t, &format!("/v1/tickets/{id}")).await, 200).await;
+    assert_eq!(v["status"], "Done", "{v}");
+
+    sim_post(
+        &sim,
+        &format!("/_sim/issues/{key}/edit"),
+        json!({"as": "bob", "fields": {"summary": "Renamed in Jira"}}),
+    )
+    .await;
+    let v = wait_ticket(&app, &t, &id, |v| v["summary"] == "Renamed in Jira").await;
+    assert!(v["issue_deleted_at"].is_null(), "{v}");
+    let changed = events_of(&app, &t, "ticket.summary_changed").await;
+    assert!(
+        changed
+            .iter()
+            .any(|e| e["subject"] == id.as_str() && e["data"]["summary"] == "Renamed in Jira"),
+        "{changed:?}"
+    );
+
+    let res = reqwest::Client::new()
+        .delete(sim.url(&format!("/_sim/issues/{key}?as=alice")))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let v = wait_ticket(&app, &t, &id, |v| v["issue_deleted_at"].is_string()).await;
+    // The ticket is kept (marked), with what was known.
+    assert_eq!(v["issue_key"], key.as_str());
+    assert_eq!(v["summary"], "Renamed in Jira");
+    let deleted = events_of(&app, &t, "ticket.issue_deleted").await;
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert_eq!(deleted[0]["subject"], id.as_str());
+    // The other ticket is untouched.
+    let o = TestApp::json_ok(app.get(&t, &format!("/v1/tickets/{other}")).await, 200).await;
+    assert!(o["issue_deleted_at"].is_null(), "{o}");
+}
+
+#[tokio::test]
+async fn worklog_webhooks_mark_conflicts_and_our_own_writes_are_not_echoed() {
+    let sim = Sim::cloud().await;
+    // The worklog feed poll is off: conflicts can only come by webhook.
+    let app = crate::worklogs::worklog_env(TestApp::builder())
+        .env("JIRA_BRIDGE_WORKLOGS_FEED_SECONDS", "0")
+        .spawn()
+        .await;
+    let t = app.create_tenant("acme").await;
+    let setup = connect(&app, &t, &sim).await;
+    let admin = sim.scenario["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["admin"] == true)
+        .cloned()
+        .unwrap();
+    let res = reqwest::Client::new()
+        .post(sim.url("/rest/webhooks/1.0/webhook"))
+        .basic_auth(
+            admin["email"].as_str().unwrap(),
+            admin["api_token"].as_str(),
+        )
+        .json(&json!({
+            "name": "jira-bridge worklogs",
+            "url": app.url(&setup.path),
+            "events": ["worklog_created", "worklog_updated", "worklog_deleted"],
+            "filters": {"issue-related-events-section": "project = OPS"},
+            "excludeBody": false,
+            "secret": setup.secret,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let (_, key) = ticket(&app, &t, &setup.con, 1).await;
+    let put = |src: &'static str, body: Value| {
+        let mut body = body;
+        body["connection_id"] = json!(setup.con);
+        app.client
+            .put(app.url(&format!("/v1/time-entries/{src}")))
+            .bearer_auth(&t.key)
+            .json(&body)
+            .send()
+    };
+    let sync = |src: &'static str, q: &'static str| {
+        app.client
+            .post(app.url(&format!("/v1/time-entries/{src}/sync{q}")))
+            .bearer_auth(&t.key)
+            .json(&json!({}))
+            .send()
+    };
+    let entry = |src: &'static str| {
+        app.client
+            .get(app.url(&format!("/v1/time-entries/{src}")))
+            .bearer_auth(&t.key)
+            .send()
+    };
+    let settled = || async {
+        // Every delivery the simulator made has been applied.
+        let idle = sim_get(&sim, "/_sim/webhooks/pending?wait_ms=60000").await;
+        assert_eq!(idle["idle"], true, "{idle}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let h = health(&app, &t, &setup.con).await;
+            if h["applied"] == h["stored"] {
+                return h;
+            }
+            assert!(Instant::now() < deadline, "{h}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    let r = put(
+        "w-1",
+        json!({"issue_key": key, "started_at": "2026-03-03T09:00:00Z", "duration_seconds": 3600, "comment": "ours"}),
+    )
+    .await
+    .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let e: Value = sync("w-1", "").await.unwrap().json().await.unwrap();
+    assert_eq!(e["state"], "synced", "{e}");
+    let wid = e["worklog_id"].as_str().unwrap().to_owned();
+    // Our own add and edit come back as webhooks and are no conflict.
+    let r = put(
+        "w-1",
+        json!({"issue_key": key, "started_at": "2026-03-03T09:00:00Z", "duration_seconds": 1800, "comment": "ours, shorter"}),
+    )
+    .await
+    .unwrap();
+    assert!(r.status().is_success());
+    let e: Value = sync("w-1", "").await.unwrap().json().await.unwrap();
+    assert_eq!(e["state"], "synced", "{e}");
+    let h = settled().await;
+    assert!(h["stored"].as_i64().unwrap() >= 2, "{h}");
+    let e: Value = entry("w-1").await.unwrap().json().await.unwrap();
+    assert_eq!(e["state"], "synced", "{e}");
+
+    // Someone edits the worklog in Jira: a conflict, by webhook.
+    let r = reqwest::Client::new()
+        .put(sim.url(&format!("/_sim/issues/{key}/worklogs/{wid}")))
+        .json(&json!({"as": "alice", "timeSpentSeconds": 7200}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let e = loop {
+        let e: Value = entry("w-1").await.unwrap().json().await.unwrap();
+        if e["state"] == "conflict" {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "{e}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(e["remote"]["time_spent_seconds"], 7200, "{e}");
+    // Settled with prefer=local: our write is echoed and is no new conflict.
+    let e: Value = sync("w-1", "?prefer=local")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(e["state"], "synced", "{e}");
+    settled().await;
+    let e: Value = entry("w-1").await.unwrap().json().await.unwrap();
+    assert_eq!(e["state"], "synced", "{e}");
+
+    // Deleted in Jira: a conflict with Jira's side deleted.
+    let r = reqwest::Client::new()
+        .delete(sim.url(&format!("/_sim/issues/{key}/worklogs/{wid}?as=alice")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let e: Value = entry("w-1").await.unwrap().json().await.unwrap();
+        if e["state"] == "conflict" {
+            assert_eq!(e["remote"]["deleted"], true, "{e}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{e}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn deliveries_over_the_connection_rate_get_429_with_retry_after_and_are_not_stored() {
+    let sim = Sim::cloud().await;
+    let app = TestApp::builder()
+        .env("JIRA_BRIDGE_WEBHOOKS_INBOUND_RATE_PER_SECOND", "1")
+        .env("JIRA_BRIDGE_WEBHOOKS_INBOUND_BURST", "3")
+        .spawn()
+        .await;
+    let t = app.create_tenant("acme").await;
+    let setup = connect(&app, &t, &sim).await;
+    let url = app.url(&setup.path);
+    // Twenty deliveries at once against a bucket of three refilled once a second.
+    let mut sends = Vec::new();
+    for n in 0..20 {
+        let body =
+            serde_json::to_vec(&json!({"webhookEvent": "jira:issue_updated", "n": n})).unwrap();
+        let sig = sign(&setup.secret, &body);
+        sends.push(
+            app.client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-atlassian-webhook-identifier", format!("r-{n}"))
+                .header("x-hub-signature", sig)
+                .body(body)
+                .send(),
+        );
+    }
+    let mut accepted = 0;
+    let mut limited = 0;
+    for res in futures::future::join_all(sends).await {
+        let res = res.unwrap();
+        match res.status().as_u16() {
+            202 => accepted += 1,
+            429 => {
+                let wait: u64 = res.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(wait >= 1);
+                assert_problem(res, 429, "rate-limited").await;
+                limited += 1;
+            }
+            s => panic!("unexpected {s}"),
+        }
+    }
+    assert!(
+        limited > 0 && accepted >= 3,
+        "{accepted} accepted, {limited} limited"
+    );
+    assert_eq!(accepted + limited, 20);
+    let h = health(&app, &t, &setup.con).await;
+    assert_eq!(h["stored"], accepted, "{h}");
+    // Another connection has its own bucket.
+    let mut body = cloud_token_body(&sim, "alice");
+    body["name"] = json!("Second");
+    let c = TestApp::json_ok(app.post(&t, "/v1/connections", body).await, 201).await;
+    let con2 = c["id"].as_str().unwrap();
+    let s = TestApp::json_ok(
+        app.post(
+            &t,
+            &format!("/v1/connections/{con2}/webhook-setup"),
+            json!({}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let body = br#"{"webhookEvent":"jira:issue_updated"}"#.to_vec();
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/webhooks/jira/{con2}")))
+        .header(
+            "x-hub-signature",
+            sign(s["secret"].as_str().unwrap(), &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 202);
+}
+
+#[tokio::test]
+async fn a_dynamic_webhook_delivered_with_its_jwt_is_accepted_and_a_wrong_jwt_refused() {
+    let sim = Sim::cloud().await;
+    // The service answers Jira at a second listener on the same database; its address
+    // is the public URL the dynamic webhook is registered with.
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public_url = format!("http://{}", public.local_addr().unwrap());
+    let app = crate::oauth::oauth_env(TestApp::builder(), &sim)
+        .env("JIRA_BRIDGE_PUBLIC_URL", &public_url)
+        .spawn()
+        .await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let replica = tokio::spawn(jira_bridge::run(app.config.clone(), public, stop.clone()));
+    let t = app.create_tenant("acme").await;
+    let c = crate::oauth::connect_one_site(&app, &t, &sim, "team-a").await;
+    let con = c["id"].as_str().unwrap().to_owned();
+    let (id, key) = ticket(&app, &t, &con, 1).await;
+    let r = TestApp::json_ok(
+        app.post(
+            &t,
+            &format!("/v1/connections/{con}/webhook-registration"),
+            json!({}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert!(
+        r["action"] == "registered" || r["action"] == "kept" || r["action"] == "refreshed",
+        "{r}"
+    );
+
+    sim_post(
+        &sim,
+        &format!("/_sim/issues/{key}/transition"),
+        json!({"as": "alice", "to": "In Progress"}),
+    )
+    .await;
+    wait_ticket(&app, &t, &id, |v| v["status"] == "In Progress").await;
+    let idle = sim_get(&sim, "/_sim/webhooks/pending?wait_ms=60000").await;
+    assert_eq!(idle["idle"], true, "{idle}");
+    let delivered = sim_get(&sim, "/_sim/webhooks/deliveries?state=delivered").await;
+    let list = delivered
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| delivered["deliveries"].as_array().unwrap().clone());
+    assert!(
+        list.iter()
+            .any(|d| d["kind"] == "dynamic" && d["signed"] == true),
+        "{delivered}"
+    );
+    let h = health(&app, &t, &con).await;
+    assert_eq!(h["rejected"], 0, "{h}");
+
+    // A JWT signed with another secret is refused and changes nothing.
+    let o = &sim.scenario["oauth"];
+    let now = chrono::Utc::now().timestamp();
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"aud": o["client_id"], "exp": now + 180, "iat": now}),
+        &jsonwebtoken::EncodingKey::from_secret(b"not-the-client-secret"),
+    )
+    .unwrap();
+    let issue = sim_get(&sim, &format!("/_sim/issues/{key}")).await;
+    let body = json!({
+        "webhookEvent": "jira:issue_updated",
+        "issue": {"id": issue["id"], "key": key, "fields": {
+            "status": {"id": "10001", "name": "Done", "statusCategory": {"id": 3, "key": "done", "name": "Done"}}
+        }}
+    });
+    let res = app
+        .client
+        .post(format!("{public_url}/v1/webhooks/jira/{con}"))
+        .bearer_auth(&forged)
+        .header("x-atlassian-webhook-identifier", "forged-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 401, "unauthorized").await;
+    let h = health(&app, &t, &con).await;
+    assert_eq!(h["rejected"], 1, "{h}");
+    assert_eq!(h["last_rejection"], "invalid bearer token", "{h}");
+    let v = TestApp::json_ok(app.get(&t, &format!("/v1/tickets/{id}")).await, 200).await;
+    assert_eq!(v["status"], "In Progress");
+    stop.cancel();
+    replica.await.unwrap().unwrap();
 }

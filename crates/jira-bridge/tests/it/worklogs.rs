@@ -10,17 +10,13 @@ use serde_json::{json, Value};
 
 use crate::helpers::{TestApp, TestTenant};
 
-/// Settings every worklog test runs with (process-wide: the same in every test).
-pub fn worklog_env() {
-    for (k, v) in [
-        ("JIRA_BRIDGE_WORKLOGS_DEBOUNCE_MS", "200"),
-        ("JIRA_BRIDGE_WORKLOGS_FEED_SECONDS", "1"),
-        ("JIRA_BRIDGE_WORKLOGS_POLL_MS", "100"),
-        ("JIRA_BRIDGE_WORKLOGS_LEASE_SECONDS", "5"),
-        ("JIRA_BRIDGE_WORKLOGS_ISSUE_CACHE_SECONDS", "300"),
-    ] {
-        std::env::set_var(k, v);
-    }
+/// Settings every worklog test runs with.
+pub fn worklog_env(b: crate::helpers::TestAppBuilder) -> crate::helpers::TestAppBuilder {
+    b.env("JIRA_BRIDGE_WORKLOGS_DEBOUNCE_MS", "200")
+        .env("JIRA_BRIDGE_WORKLOGS_FEED_SECONDS", "1")
+        .env("JIRA_BRIDGE_WORKLOGS_POLL_MS", "100")
+        .env("JIRA_BRIDGE_WORKLOGS_LEASE_SECONDS", "5")
+        .env("JIRA_BRIDGE_WORKLOGS_ISSUE_CACHE_SECONDS", "300")
 }
 
 pub struct Ctx {
@@ -97,19 +93,31 @@ impl Ctx {
     }
 
     pub async fn with_sim(user: &str, mut cfg: SimConfig) -> Self {
-        worklog_env();
         cfg.pacing.worklog_feed_delay_ms = Some(0);
         let sim = jira_sim::spawn(cfg).await.unwrap();
-        let app = TestApp::spawn().await;
+        let app = worklog_env(TestApp::builder()).spawn().await;
         let t = app.create_tenant("wl").await;
         let http = reqwest::Client::new();
+        let body = if sim.flavor() == jira_sim::Flavor::DataCenter {
+            let scenario = sim.scenario();
+            let pat = scenario["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|u| u["email"] == format!("{user}@example.com"))
+                .map(|u| u["pat"].clone())
+                .unwrap();
+            json!({"name": "jira", "kind": "dc_pat", "base_url": sim.base_url(), "token": pat})
+        } else {
+            json!({
+                "name": "jira", "kind": "cloud_token", "base_url": sim.base_url(),
+                "email": format!("{user}@example.com"), "token": format!("ATATT-{user}-api-token"),
+            })
+        };
         let r = http
             .post(app.url("/v1/connections"))
             .bearer_auth(&t.key)
-            .json(&json!({
-                "name": "jira", "kind": "cloud_token", "base_url": sim.base_url(),
-                "email": format!("{user}@example.com"), "token": format!("ATATT-{user}-api-token"),
-            }))
+            .json(&body)
             .send()
             .await
             .unwrap();
@@ -585,46 +593,104 @@ async fn invalid_entries_are_refused_recorded_and_never_sent() {
 }
 
 #[tokio::test]
-async fn a_user_without_work_logging_gets_a_clear_error_and_jira_is_asked_once() {
+async fn a_user_without_work_logging_is_refused_before_anything_is_sent() {
     // vera may browse WEB but not log work.
     let ctx = Ctx::new("vera").await;
     let keys = ctx.issue_keys("WEB").await;
-    let a = keys[0].as_str();
-    ctx.put_ok(
-        "p-1",
-        json!({"issue_key": a, "started_at": "2026-03-01T10:00:00Z", "duration_seconds": 600}),
-    )
-    .await;
-    let r = ctx.post("/v1/time-entries/p-1/sync", json!({})).await;
-    let p = crate::helpers::assert_problem(r, 422, "validation").await;
-    assert!(
-        p["errors"]["issue_key"]
-            .as_str()
-            .unwrap()
-            .contains("may not log work"),
-        "{p}"
-    );
-    let e = ctx.get("/v1/time-entries/p-1").await;
-    assert_eq!(e["state"], "failed");
-    assert_eq!(e["history"][0]["error_code"], "permission");
-    // The refusal is remembered: the next entry on the project is refused up front.
-    let r = ctx
-        .put("p-2", json!({"issue_key": keys[1], "started_at": "2026-03-01T11:00:00Z", "duration_seconds": 600}))
+    for (src, key) in [("p-1", &keys[0]), ("p-2", &keys[1])] {
+        let r = ctx
+            .put(src, json!({"issue_key": key, "started_at": "2026-03-01T10:00:00Z", "duration_seconds": 600}))
+            .await;
+        let p = crate::helpers::assert_problem(r, 422, "validation").await;
+        let msg = p["errors"]["issue_key"].as_str().unwrap();
+        assert!(
+            msg.contains("may not log work") && msg.contains(key.as_str()),
+            "{p}"
+        );
+        // Nothing stored …
+        let r = ctx
+            .http
+            .get(ctx.app.url(&format!("/v1/time-entries/{src}")))
+            .bearer_auth(&ctx.t.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+    // … the refusal recorded …
+    let hist = ctx
+        .get("/v1/sync-history?kind=worklog.validate&state=failed")
         .await;
-    let p = crate::helpers::assert_problem(r, 422, "validation").await;
-    assert!(
-        p["errors"]["issue_key"]
-            .as_str()
-            .unwrap()
-            .contains("may not log work"),
-        "{p}"
+    let items = hist["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{hist}");
+    assert!(items
+        .iter()
+        .all(|h| h["error"].as_str().unwrap().contains("may not log work")));
+    // … Jira asked once per issue (cached), and no worklog ever sent.
+    let again = ctx
+        .put("p-1", json!({"issue_key": keys[0], "started_at": "2026-03-01T10:00:00Z", "duration_seconds": 900}))
+        .await;
+    crate::helpers::assert_problem(again, 422, "validation").await;
+    assert_eq!(
+        sim_count(&ctx.http, &ctx.sim, "GET", "mypermissions", Some(200)).await,
+        2
     );
     assert_eq!(
         sim_count(&ctx.http, &ctx.sim, "POST", "worklog", None).await,
-        1
+        0
     );
-    let failed = ctx.get("/v1/time-entries?state=failed").await;
-    assert_eq!(failed["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn on_data_center_the_comment_goes_out_as_wiki_markup() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("exchanges.jsonl");
+    let mut cfg = SimConfig::data_center();
+    cfg.record = Some(record.clone());
+    let ctx = Ctx::with_sim("alice", cfg).await;
+    let keys = ctx.issue_keys("WEB").await;
+    let a = keys[0].as_str();
+    ctx.put_ok(
+        "dc-1",
+        json!({"issue_key": a, "started_at": "2026-03-29T23:30:00", "time_zone": "Europe/Berlin",
+               "duration_seconds": 5400, "comment": "Pairing on **checkout** and `cart`"}),
+    )
+    .await;
+    let e = ctx.sync("dc-1").await;
+    assert_eq!(e["state"], "synced", "{e}");
+    let sent: Vec<Value> = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|x| x["method"] == "POST" && x["path"].as_str().unwrap().ends_with("/worklog"))
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0]["path"]
+        .as_str()
+        .unwrap()
+        .starts_with("/rest/api/2/"));
+    let b = &sent[0]["request_body"];
+    let b: Value = b
+        .as_str()
+        .map_or(b.clone(), |s| serde_json::from_str(s).unwrap());
+    // Wiki markup, a plain string: *bold* and {{monospace}}.
+    assert_eq!(
+        b["comment"].as_str().map(str::trim_end),
+        Some("Pairing on *checkout* and {{cart}}"),
+        "{b}"
+    );
+    assert_eq!(b["started"], "2026-03-29T23:30:00.000+0200");
+    let w = sim_worklogs(&ctx.http, &ctx.sim, a).await;
+    let w = w
+        .iter()
+        .find(|w| w["id"] == e["worklog_id"])
+        .unwrap_or_else(|| panic!("{w:?}"));
+    assert_eq!(w["timeSpentSeconds"], 5400);
+    assert_eq!(
+        w["comment"].as_str().map(str::trim_end),
+        Some("Pairing on *checkout* and {{cart}}"),
+        "{w}"
+    );
 }
 
 #[tokio::test]

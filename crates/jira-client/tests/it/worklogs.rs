@@ -192,3 +192,51 @@ async fn worklog_add_update_list_delete_and_feeds() {
         assert_eq!(before, after);
     }
 }
+
+#[tokio::test]
+async fn work_logging_permission_is_asked_per_issue() {
+    for flavor in flavors() {
+        let sim = sim(flavor).await;
+        let admin = client(&sim);
+        let issue = create_task(&admin, "WEB", "permission").await;
+        let hidden = create_task(&admin, "OPS", "hidden from vera").await;
+        assert!(admin.can_log_work(&issue.key).await.unwrap());
+        assert!(matches!(
+            admin.can_log_work("OPS-99999").await,
+            Err(Error::NotFound { .. })
+        ));
+        // The scenario's fifth user (vera) may browse WEB but not log work, and cannot
+        // see OPS.
+        let scenario = sim.scenario();
+        let vera = &scenario["users"][4];
+        assert_eq!(vera["can_log_work"], false, "scenario changed: {vera}");
+        let base = sim.base_url().parse().unwrap();
+        let site = match flavor {
+            jira_sim::Flavor::Cloud => jira_client::SiteConfig::cloud_basic(
+                base,
+                vera["email"].as_str().unwrap(),
+                secrecy::SecretString::from(vera["api_token"].as_str().unwrap().to_owned()),
+            ),
+            jira_sim::Flavor::DataCenter => jira_client::SiteConfig::data_center_pat(
+                base,
+                secrecy::SecretString::from(vera["pat"].as_str().unwrap().to_owned()),
+            ),
+        };
+        let vera = client_with(site, test_pacer(), jira_client::ClientOptions::default());
+        let key = issue.key.clone();
+        assert!(!vera.can_log_work(&key).await.unwrap());
+        let both = vera
+            .my_permissions(
+                &jira_client::PermissionScope::Issue(key.clone()),
+                &["BROWSE_PROJECTS", "WORK_ON_ISSUES"],
+            )
+            .await
+            .unwrap();
+        assert!(both["BROWSE_PROJECTS"]);
+        assert!(!both["WORK_ON_ISSUES"]);
+        assert!(matches!(
+            vera.can_log_work(&hidden.key).await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+}

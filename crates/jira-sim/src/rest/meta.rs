@@ -884,3 +884,122 @@ pub async fn createmeta_legacy(State(sim): State<S>, call: Call) -> Response {
         .collect();
     ok_json(200, json!({"expand": "projects", "projects": projects}))
 }
+
+/// Project permissions the simulator knows, with Jira's ids, names and descriptions.
+const PROJECT_PERMISSIONS: &[(&str, &str, &str, &str)] = &[
+    (
+        "BROWSE_PROJECTS",
+        "10",
+        "Browse Projects",
+        "Ability to browse projects and the issues within them.",
+    ),
+    (
+        "CREATE_ISSUES",
+        "11",
+        "Create Issues",
+        "Ability to create issues.",
+    ),
+    (
+        "EDIT_ISSUES",
+        "12",
+        "Edit Issues",
+        "Ability to edit issues.",
+    ),
+    (
+        "ADD_COMMENTS",
+        "15",
+        "Add Comments",
+        "Ability to comment on issues.",
+    ),
+    (
+        "WORK_ON_ISSUES",
+        "20",
+        "Work On Issues",
+        "Ability to log work done against an issue. Only useful if Time Tracking is turned on.",
+    ),
+    (
+        "TRANSITION_ISSUES",
+        "46",
+        "Transition Issues",
+        "Ability to transition issues.",
+    ),
+];
+
+/// `GET /mypermissions`: the caller's permissions, optionally in the context of a
+/// project or an issue. Cloud requires `permissions` (comma-separated keys); Data
+/// Center answers every permission when it is absent.
+pub async fn my_permissions(State(sim): State<S>, call: Call) -> Response {
+    let w = sim.world.lock();
+    let asked: Vec<String> = call
+        .q
+        .get("permissions")
+        .map(|p| {
+            p.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if asked.is_empty() && call.flavor == Flavor::Cloud {
+        return jerr(400, &["The permissions query parameter is required."], &[]);
+    }
+    if let Some(bad) = asked
+        .iter()
+        .find(|k| !PROJECT_PERMISSIONS.iter().any(|(key, ..)| key == k))
+    {
+        return jerr(
+            400,
+            &[format!("Invalid permission key: {bad}.").as_str()],
+            &[],
+        );
+    }
+    // The context: an issue (id wins over key), a project (id wins over key), or none.
+    let project = if let Some(issue) = call.q.get("issueId").or_else(|| call.q.get("issueKey")) {
+        match super::find_visible(&w, &call, issue) {
+            Ok(id) => w.issues.get(&id).map(|i| i.project_id),
+            Err(r) => return r,
+        }
+    } else if let Some(p) = call.q.get("projectId").or_else(|| call.q.get("projectKey")) {
+        match w
+            .project_by_key_or_id(call.site, p)
+            .filter(|p| w.can_browse(&call.user, p.id))
+        {
+            Some(p) => Some(p.id),
+            None => return jerr(404, &["No project could be found with key or id."], &[]),
+        }
+    } else {
+        None
+    };
+    let user = w.user(&call.user);
+    let browse = match project {
+        Some(p) => w.can_browse(&call.user, p),
+        // Without a context: whether the user has it in at least one project.
+        None => w
+            .projects
+            .iter()
+            .any(|p| p.site == call.site && w.can_browse(&call.user, p.id)),
+    };
+    let mut out = serde_json::Map::new();
+    for (key, id, name, description) in PROJECT_PERMISSIONS {
+        if !asked.is_empty() && !asked.iter().any(|a| a == key) {
+            continue;
+        }
+        let have = browse
+            && match *key {
+                "WORK_ON_ISSUES" => user.is_some_and(|u| u.can_log_work),
+                _ => true,
+            };
+        out.insert(
+            (*key).to_owned(),
+            json!({
+                "id": id,
+                "key": key,
+                "name": name,
+                "type": "PROJECT",
+                "description": description,
+                "havePermission": have,
+            }),
+        );
+    }
+    ok_json(200, json!({ "permissions": out }))
+}

@@ -259,6 +259,7 @@ pub(crate) fn routes() -> Router<S> {
         r = r
             .route(&p("/serverInfo"), get(meta::server_info))
             .route(&p("/myself"), get(meta::myself))
+            .route(&p("/mypermissions"), get(meta::my_permissions))
             .route(&p("/project/search"), get(meta::project_search))
             .route(&p("/project"), get(meta::project_list))
             .route(&p("/project/{projectIdOrKey}"), get(meta::project_get))

@@ -1,0 +1,155 @@
+//! The fast path of the inbound endpoint: a per-connection rate limit, and a writer
+//! task that stores concurrent deliveries in one transaction.
+//!
+//! Handlers hand a verified delivery to [`Intake::store`] and wait for its commit
+//! before they answer, so an acknowledged delivery is always persisted. The writer
+//! takes whatever has queued up while the previous transaction committed (up to
+//! [`GROUP_MAX`]) and stores it together: under load one commit serves many
+//! deliveries; when idle a delivery is stored alone at once.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use jira_bridge_store::inbound::NewInbound;
+use jira_bridge_store::{ConnectionId, Store, TenantId};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::WebhooksConfig;
+
+/// Most deliveries stored in one transaction.
+pub const GROUP_MAX: usize = 512;
+/// Deliveries waiting for the writer before handlers wait for room.
+const QUEUE: usize = 8192;
+
+/// A verified delivery waiting to be stored.
+pub struct Delivery {
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Connection it was addressed to.
+    pub connection_id: ConnectionId,
+    /// Dedup key.
+    pub identifier: String,
+    /// `webhookEvent`.
+    pub event: String,
+    /// Raw JSON body.
+    pub body: String,
+}
+
+/// The answer to one delivery: new or not, or why it could not be stored.
+type Reply = oneshot::Sender<Result<bool, String>>;
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Rate limiter and grouped writer of one service instance.
+pub struct Intake {
+    store: Store,
+    rate: f64,
+    burst: f64,
+    buckets: parking_lot::Mutex<HashMap<ConnectionId, Bucket>>,
+    writer: OnceLock<mpsc::Sender<(Delivery, Reply)>>,
+}
+
+impl std::fmt::Debug for Intake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Intake")
+            .field("rate", &self.rate)
+            .field("burst", &self.burst)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Intake {
+    /// For a store and the `[webhooks]` settings.
+    pub fn new(store: Store, config: &WebhooksConfig) -> Self {
+        Self {
+            store,
+            rate: config.inbound_rate_per_second as f64,
+            burst: config.inbound_burst.max(1) as f64,
+            buckets: parking_lot::Mutex::default(),
+            writer: OnceLock::new(),
+        }
+    }
+
+    /// Take one delivery's worth from the connection's bucket: `Err(seconds to wait)`
+    /// when it is empty. Always `Ok` when the limit is off.
+    pub fn admit(&self, connection: &ConnectionId) -> Result<(), u64> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock();
+        let b = buckets.entry(connection.clone()).or_insert(Bucket {
+            tokens: self.burst,
+            at: now,
+        });
+        let refill = now.duration_since(b.at).as_secs_f64() * self.rate;
+        b.tokens = (b.tokens + refill).min(self.burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = ((1.0 - b.tokens) / self.rate).ceil().max(1.0);
+            Err(wait as u64)
+        }
+    }
+
+    /// Store a delivery (grouped with concurrent ones); answers once committed whether
+    /// it was new (`false`: its identifier was stored before).
+    /// `Err` says why it could not be stored (the database failed; the sender should
+    /// retry).
+    pub async fn store(&self, delivery: Delivery) -> Result<bool, String> {
+        let tx = self.writer.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            tokio::spawn(write_loop(self.store.clone(), rx));
+            tx
+        });
+        let (reply, answer) = oneshot::channel();
+        if tx.send((delivery, reply)).await.is_err() {
+            return Err("the inbound writer stopped".into());
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err("the inbound writer stopped".into()))
+    }
+}
+
+/// Store queued deliveries in groups until every sender is gone.
+async fn write_loop(store: Store, mut rx: mpsc::Receiver<(Delivery, Reply)>) {
+    let mut group: Vec<(Delivery, Reply)> = Vec::with_capacity(GROUP_MAX);
+    while rx.recv_many(&mut group, GROUP_MAX).await > 0 {
+        let news: Vec<NewInbound<'_>> = group
+            .iter()
+            .map(|(d, _)| NewInbound {
+                tenant_id: &d.tenant_id,
+                connection_id: &d.connection_id,
+                identifier: &d.identifier,
+                event: &d.event,
+                body: &d.body,
+            })
+            .collect();
+        let result = store.insert_inbound_batch(&news).await;
+        drop(news);
+        match result {
+            Ok(inserted) => {
+                if inserted.iter().any(|n| *n) {
+                    super::worker::wake();
+                }
+                for ((_, reply), new) in group.drain(..).zip(inserted) {
+                    let _ = reply.send(Ok(new));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = ?e, n = group.len(), "inbound webhooks: could not store a group");
+                let msg = e.to_string();
+                for (_, reply) in group.drain(..) {
+                    let _ = reply.send(Err(msg.clone()));
+                }
+            }
+        }
+    }
+}
