@@ -113,6 +113,13 @@ impl Drop for TestDatabase {
                 rt.block_on(async move {
                     if let Ok(opts) = PgConnectOptions::from_str(&admin_url) {
                         if let Ok(mut conn) = opts.connect().await {
+                            // A service still running in the dropping test's runtime
+                            // (blocked by this very drop) can hold locks on the
+                            // schema's tables: give up after a while rather than wait
+                            // for ever (the schema is then left behind).
+                            let _ = sqlx::query("SET lock_timeout = '15s'")
+                                .execute(&mut conn)
+                                .await;
                             let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                                 .execute(&mut conn)
                                 .await;

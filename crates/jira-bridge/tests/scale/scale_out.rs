@@ -316,17 +316,27 @@ async fn run(size: Size) {
                             format!("{status} {}", ack["status"].as_str().unwrap_or(""))
                         }
                         Err(first) => {
-                            let url = format!("{}{hook_path}", rr.base());
-                            let r = rr
-                                .http
-                                .post(&url)
-                                .header("content-type", "application/json")
-                                .header("x-atlassian-webhook-identifier", &ident)
-                                .header("x-hub-signature", &sig)
-                                .body(body.clone())
-                                .send()
-                                .await
-                                .unwrap_or_else(|e| panic!("{url}: {e:?} (after {first:?})"));
+                            // Each try goes to the next replica: the dead one is
+                            // skipped within a round.
+                            let mut answer = None;
+                            for _ in 0..6 {
+                                let url = format!("{}{hook_path}", rr.base());
+                                let sent = rr
+                                    .http
+                                    .post(&url)
+                                    .header("content-type", "application/json")
+                                    .header("x-atlassian-webhook-identifier", &ident)
+                                    .header("x-hub-signature", &sig)
+                                    .body(body.clone())
+                                    .send()
+                                    .await;
+                                if let Ok(r) = sent {
+                                    answer = Some(r);
+                                    break;
+                                }
+                            }
+                            let r = answer
+                                .unwrap_or_else(|| panic!("no replica took {ident} (first: {first:?})"));
                             let status = r.status().as_u16();
                             let ack: Value = r.json().await.unwrap_or(Value::Null);
                             format!("{status} {}", ack["status"].as_str().unwrap_or(""))
@@ -479,7 +489,7 @@ async fn run(size: Size) {
         (n >= size.entries.min(500)).then_some(())
     })
     .await;
-    let health = eventually("every inbound delivery applied", minutes(2), || async {
+    let health = eventually("every inbound delivery applied", minutes(4), || async {
         let h = rr
             .get(&format!("/v1/connections/{con}/webhook-setup"))
             .await["health"]
@@ -557,7 +567,7 @@ async fn run(size: Size) {
         .filter(|(seq, _)| *seq > before_sub)
         .map(|(_, id)| id.clone())
         .collect();
-    let deliveries = eventually("every delivery succeeded", minutes(2), || async {
+    let deliveries = eventually("every delivery succeeded", minutes(4), || async {
         let ds = all_deliveries(&rr, &sub).await;
         (ds.len() == expected.len() && ds.iter().all(|d| d["state"] == "succeeded")).then_some(ds)
     })
@@ -592,7 +602,7 @@ async fn run(size: Size) {
         }
         let seen = eventually(
             &format!("stream {i} saw every event"),
-            minutes(1),
+            minutes(4),
             || async {
                 let ids = s.ids();
                 (ids.len() >= all.len()).then_some(ids)
