@@ -31,7 +31,8 @@ pub struct BenchArgs {
     /// Tiny sizes (seconds, for CI); the figures mean nothing then.
     #[arg(long)]
     pub smoke: bool,
-    /// Run the PyPI `jira` baseline for W1–W4 (default: with the full `all` run).
+    /// Also run the PyPI `jira` baseline for W1–W4 (about 8 minutes: it is paced by
+    /// the rate limit, one call per item).
     #[arg(long, conflicts_with = "no_baseline")]
     pub baseline: bool,
     /// Skip the baseline.
@@ -76,9 +77,9 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
     } else {
         Sizes::FULL
     };
-    let want_baseline = !args.no_baseline
-        && chosen.iter().any(|w| ["W1", "W2", "W3", "W4"].contains(w))
-        && (args.baseline || (!args.smoke && chosen.len() == ALL.len()));
+    let want_baseline = args.baseline
+        && !args.no_baseline
+        && chosen.iter().any(|w| ["W1", "W2", "W3", "W4"].contains(w));
     let python = if want_baseline {
         match baseline::find_python() {
             Ok(p) => Some(p),
@@ -93,7 +94,7 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
     let baseline_note = match (&python, want_baseline) {
         (Some(p), _) => format!("PyPI jira via {}", p.display()),
         (None, true) => "skipped: no Python with the `jira` library (see stderr)".into(),
-        (None, false) => "not run (--baseline, or the full `--workload all` run)".into(),
+        (None, false) => "not run (--baseline runs it)".into(),
     };
 
     let exe = std::env::current_exe().context("cannot find the jira-bridge executable")?;

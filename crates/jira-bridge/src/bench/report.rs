@@ -146,18 +146,8 @@ pub fn table(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<4} {:>7} {:>7} {:>9} {:>9} {:>8} {:>7} {:>5} {:>5}  {:<4} {}",
-        "wl",
-        "C_min",
-        "calls",
-        "T_floor",
-        "time",
-        "t/floor",
-        "429 %",
-        "lost",
-        "dup",
-        "goal",
-        "figures"
+        "{:<4} {:>7} {:>7} {:>9} {:>9} {:>8} {:>7} {:>5} {:>5}  {:<4} figures",
+        "wl", "C_min", "calls", "T_floor", "time", "t/floor", "429 %", "lost", "dup", "goal"
     );
     for w in &r.workloads {
         let mut figures: Vec<String> = w
@@ -227,9 +217,7 @@ pub fn table(r: &Report) -> String {
 }
 
 fn trim(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e12 {
-        format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
+    if (v.fract() == 0.0 && v.abs() < 1e12) || v.abs() >= 100.0 {
         format!("{v:.0}")
     } else {
         format!("{v:.2}")

@@ -984,7 +984,11 @@ pub async fn w6(ctx: &mut Ctx) -> anyhow::Result<Row> {
             &json!({"latency_ms": 30, "latency_per_item_ms": 1}),
         )
         .await?;
-    let jql = "project = WEB ORDER BY key ASC";
+    // One issue by key: the simulator answers it without scanning and sorting its
+    // whole world (a project-wide sorted search made W6 measure the simulator's CPU).
+    let key = &ctx.linked.first().context("no issue to search for")?.1;
+    let jql = format!("key = {key}");
+    let jql = jql.as_str();
     let service_url = format!(
         "{}/v1/connections/{}/issues/search?jql={}&limit=20",
         ctx.svc.url,

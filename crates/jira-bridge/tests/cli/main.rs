@@ -1291,7 +1291,11 @@ fn bench_smoke_runs_every_workload_without_losing_anything() {
     let w5 = row("W5");
     assert_eq!(w5["lost"], 0, "{w5}");
     assert_eq!(w5["duplicated"], 0, "{w5}");
-    assert_eq!(w5["figures"]["applied"], w5["items"], "{w5}");
+    assert_eq!(
+        w5["figures"]["applied"].as_f64(),
+        w5["items"].as_f64(),
+        "{w5}"
+    );
     for k in ["events_per_s", "ack_p50_ms", "ack_p99_ms"] {
         assert!(w5["figures"][k].as_f64().unwrap() > 0.0, "{k}: {w5}");
     }
