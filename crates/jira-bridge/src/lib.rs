@@ -1,7 +1,7 @@
 //! jira-bridge: the service and its command line.
 //!
 //! Module map (see `ARCHITECTURE.md`):
-//! - [`bench`]: `jira-bridge bench`, the benchmark workloads of `BENCHMARKS.md`.
+//! - [`bench`](mod@bench): `jira-bridge bench`, the benchmark workloads of `BENCHMARKS.md`.
 //! - [`demo`]: `jira-bridge demo`, a simulated Jira and the service with sample data.
 //! - [`config`]: layered settings and validation.
 //! - [`crypto`]: the secret box (AES-256-GCM, key ring, rotation).

@@ -8,7 +8,7 @@
 //! - `exports.rollback`: one item per epic of the export: deletes the stories this
 //!   export created, then the epic, applying the rule for issues changed in Jira
 //!   since (see `docs/exports-and-releases.md`).
-//! - [`ExportObserver`]: moves the export's state with its jobs and appends
+//! - `ExportObserver`: moves the export's state with its jobs and appends
 //!   `export.finished` in the same transaction when the creating job finishes.
 
 use std::collections::HashMap;
