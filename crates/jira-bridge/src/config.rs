@@ -46,6 +46,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Outbound event deliveries.
     pub events: EventsConfig,
+    /// Linked tickets.
+    pub tickets: TicketsConfig,
 }
 
 /// `[server]`
@@ -222,6 +224,15 @@ pub struct JobsConfig {
     /// How long a claimed job item stays leased to one replica without a heartbeat,
     /// in seconds: how soon another replica takes over the items of one that died.
     pub lease_seconds: u64,
+}
+
+/// `[tickets]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketsConfig {
+    /// How often a status sync job is scheduled per tenant with tickets, in seconds;
+    /// 0 turns the schedule off (`POST /v1/tickets/sync` still works).
+    pub sync_seconds: u64,
 }
 
 /// `[events]`
@@ -507,6 +518,12 @@ const ENV_SETTINGS: &[EnvSetting] = &[
         "JIRA_BRIDGE_EVENTS_DELIVERY_LEASE_SECONDS",
         "events",
         "delivery_lease_seconds",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_TICKETS_SYNC_SECONDS",
+        "tickets",
+        "sync_seconds",
         Kind::Int,
     ),
 ];

@@ -279,26 +279,19 @@ pub async fn enqueue_sync(
     Ok(Some(state.jobs.enqueue(req).await?))
 }
 
-/// Environment variable overriding [`SYNC_INTERVAL`] in seconds (0 turns the
-/// scheduled sync off; `POST /v1/tickets/sync` still works).
-pub const SYNC_INTERVAL_ENV: &str = "JIRA_BRIDGE_TICKETS_SYNC_SECONDS";
-
-fn sync_interval() -> Option<Duration> {
-    match std::env::var(SYNC_INTERVAL_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        Some(0) => None,
-        Some(s) => Some(Duration::from_secs(s)),
-        None => Some(SYNC_INTERVAL),
+/// The scheduled sync's interval (`tickets.sync_seconds`); `None` when it is off.
+fn sync_interval(config: &crate::config::Config) -> Option<Duration> {
+    match config.tickets.sync_seconds {
+        0 => None,
+        s => Some(Duration::from_secs(s)),
     }
 }
 
-/// Background task: every [`SYNC_INTERVAL`] (or `JIRA_BRIDGE_TICKETS_SYNC_SECONDS`), a
+/// Background task: every `tickets.sync_seconds` (default [`SYNC_INTERVAL`]), a
 /// sync job per tenant with tickets (one job per tenant and interval, across
 /// replicas, by idempotency key).
 pub async fn schedule_sync(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let Some(interval) = sync_interval() else {
+    let Some(interval) = sync_interval(&state.config) else {
         shutdown.cancelled().await;
         return Ok(());
     };
