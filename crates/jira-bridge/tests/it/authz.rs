@@ -194,6 +194,31 @@ impl World {
             .await
             .unwrap();
         assert!(entry.status().is_success(), "{}", entry.status());
+        let export = TestApp::json_ok(
+            app.post(
+                &a,
+                "/v1/exports",
+                json!({"connection_id": con, "project_key": "WEB", "epics": [
+                    {"source": "authz-epic", "summary": format!("{MARKER} epic"),
+                     "stories": [{"source": "authz-story", "summary": "a story"}]}
+                ]}),
+            )
+            .await,
+            202,
+        )
+        .await;
+        let export = export["export_id"].as_str().unwrap().to_owned();
+        let release = TestApp::json_ok(
+            app.post(
+                &a,
+                "/v1/releases",
+                json!({"config_id": cfg["id"], "version": "9.9.9", "platforms": ["WEB"]}),
+            )
+            .await,
+            202,
+        )
+        .await;
+        let release = release["id"].as_str().unwrap().to_owned();
         let audit = TestApp::json_ok(app.get(&a, "/v1/audit?limit=1").await, 200).await;
         let audit = audit["items"][0]["id"].as_str().unwrap().to_owned();
 
@@ -207,6 +232,8 @@ impl World {
             ("jobs", job.clone()),
             ("backfill", job),
             ("audit", audit),
+            ("exports", export),
+            ("releases", release),
             ("time-entries", "authz-entry".to_owned()),
             ("projects", "WEB".to_owned()),
             ("issue-types", "10001".to_owned()),

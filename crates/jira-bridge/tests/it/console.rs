@@ -44,15 +44,15 @@ fn csrf_in(html: &str) -> String {
 }
 
 /// A signed-in browser: the session cookie and the page's CSRF token.
-struct Browser {
+pub(crate) struct Browser {
     app_base: String,
     http: Client,
-    session: String,
+    pub(crate) session: String,
     csrf: String,
 }
 
 impl Browser {
-    async fn sign_in(app: &TestApp, key: &str) -> Browser {
+    pub(crate) async fn sign_in(app: &TestApp, key: &str) -> Browser {
         let http = client();
         let page = http.get(app.url("/console/login")).send().await.unwrap();
         assert_eq!(page.status(), 200);
@@ -89,7 +89,7 @@ impl Browser {
         format!("{}{path}", self.app_base)
     }
 
-    async fn get(&self, path: &str) -> Response {
+    pub(crate) async fn get(&self, path: &str) -> Response {
         self.http
             .get(self.url(path))
             .header("cookie", format!("jb_session={}", self.session))

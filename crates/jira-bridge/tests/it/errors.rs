@@ -115,3 +115,40 @@ async fn the_default_body_limit_is_one_mebibyte() {
     assert_problem(res, 413, "payload-too-large").await;
     app.stop().await;
 }
+
+/// Text with the NUL character is refused naming the field, before any store sees it
+/// (PostgreSQL cannot keep it in text; a 500 was the answer before).
+#[tokio::test]
+async fn text_with_a_nul_character_is_refused_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let t = app.create_tenant("nul").await;
+    let sub = TestApp::json_ok(
+        app.post(
+            &t,
+            "/v1/subscriptions",
+            json!({"url": "http://127.0.0.1:9/hook", "description": "before"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = sub["id"].as_str().unwrap();
+    let res = app
+        .client
+        .patch(app.url(&format!("/v1/subscriptions/{id}")))
+        .bearer_auth(&t.key)
+        .json(&json!({"description": "O\u{0}m"}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(res, 422, "validation").await;
+    assert!(
+        problem["errors"]["description"]
+            .as_str()
+            .is_some_and(|m| m.contains("NUL")),
+        "{problem}"
+    );
+    // Unchanged.
+    let got = TestApp::json_ok(app.get(&t, &format!("/v1/subscriptions/{id}")).await, 200).await;
+    assert_eq!(got["description"], "before");
+}

@@ -2,8 +2,9 @@
 //! it logs, response bodies, pages, files and database dumps, then assert none holds
 //! one), and a realistic flow scanned with it.
 //!
-//! To cover more surfaces (e.g. the console's HTML pages) feed them to
-//! [`SecretScan::get`] / [`SecretScan::text`] in the flow below.
+//! The flow covers the API's answers, the console's pages (signed in with a tenant
+//! key), debug logs and the database; to cover more surfaces feed them to
+//! [`SecretScan::get`] / [`SecretScan::response`] / [`SecretScan::text`] below.
 
 use std::io::Write;
 use std::path::Path;
@@ -359,6 +360,29 @@ async fn run_flow(builder: TestAppBuilder) {
     }
     let (status, _) = scan.get(&app, &t.key, "/metrics").await;
     assert_eq!(status, 200);
+
+    // The console's pages, signed in with the tenant's key; the session id is a
+    // secret too (the store keeps only its hash).
+    let browser = crate::console::Browser::sign_in(&app, &t.key).await;
+    scan.secret("console session id", &browser.session);
+    for page in [
+        "/console/connections".to_owned(),
+        "/console/configs".to_owned(),
+        "/console/configs/new".to_owned(),
+        "/console/tickets".to_owned(),
+        "/console/jobs".to_owned(),
+        "/console/exports".to_owned(),
+        "/console/releases".to_owned(),
+        "/console/time-entries".to_owned(),
+        "/console/sync-history".to_owned(),
+        "/console/events".to_owned(),
+        format!("/console/events/{sub_id}"),
+        "/console/search".to_owned(),
+    ] {
+        let res = browser.get(&page).await;
+        let (status, _) = scan.response(&format!("console page {page}"), res).await;
+        assert_eq!(status, 200, "{page}");
+    }
 
     // The master key: configured (PostgreSQL) or the generated key file (SQLite).
     let master = match app.env.get("JIRA_BRIDGE_MASTER_KEY") {
