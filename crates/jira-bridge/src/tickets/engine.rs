@@ -63,6 +63,8 @@ type ScreenEntry = Result<Arc<CreateScreen>, FieldErrors>;
 #[derive(Debug, Default)]
 pub struct MetaCache {
     screens: Mutex<HashMap<(String, String), ScreenEntry>>,
+    /// A project's issue types (one read per project, whatever the types asked for).
+    issue_types: Mutex<HashMap<String, Arc<Vec<jira_client::IssueType>>>>,
     users: Mutex<ResolvedUsers>,
     deployment: Mutex<Option<Deployment>>,
     zone: Mutex<Option<Tz>>,
@@ -124,7 +126,7 @@ impl MetaCache {
         if let Some(s) = screens.get(&key) {
             return s.clone().map_err(MetaError::Invalid);
         }
-        let fetched = fetch_screen(client, project, issue_type).await;
+        let fetched = self.fetch_screen(client, project, issue_type).await;
         match fetched {
             Ok(s) => {
                 let s = Arc::new(s);
@@ -172,40 +174,60 @@ impl MetaCache {
     }
 }
 
-async fn fetch_screen(
-    client: &JiraClient,
-    project: &str,
-    issue_type: &str,
-) -> Result<CreateScreen, MetaError> {
-    let types = match client.create_meta_issue_types(project).await {
-        Ok(t) => t,
-        Err(jira_client::Error::NotFound { .. }) | Err(jira_client::Error::Validation { .. }) => {
-            return Err(MetaError::Invalid(FieldErrors::from([(
+impl MetaCache {
+    /// A project's issue types, read once per cache.
+    async fn issue_types(
+        &self,
+        client: &JiraClient,
+        project: &str,
+    ) -> Result<Arc<Vec<jira_client::IssueType>>, jira_client::Error> {
+        let key = project.to_uppercase();
+        let mut types = self.issue_types.lock().await;
+        if let Some(t) = types.get(&key) {
+            return Ok(t.clone());
+        }
+        let got = Arc::new(client.create_meta_issue_types(project).await?);
+        types.insert(key, got.clone());
+        Ok(got)
+    }
+
+    async fn fetch_screen(
+        &self,
+        client: &JiraClient,
+        project: &str,
+        issue_type: &str,
+    ) -> Result<CreateScreen, MetaError> {
+        let types = match self.issue_types(client, project).await {
+            Ok(t) => t,
+            Err(jira_client::Error::NotFound { .. })
+            | Err(jira_client::Error::Validation { .. }) => {
+                return Err(MetaError::Invalid(FieldErrors::from([(
                 "project_key".to_owned(),
                 format!("project {project:?} does not exist or the connection user cannot create issues in it"),
             )])));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let Some(it) = types
-        .iter()
-        .find(|t| t.id == issue_type || t.name.eq_ignore_ascii_case(issue_type))
-    else {
-        let names: Vec<&str> = types.iter().map(|t| t.name.as_str()).collect();
-        return Err(MetaError::Invalid(FieldErrors::from([(
-            "issue_type".to_owned(),
-            format!(
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(it) = types
+            .iter()
+            .find(|t| t.id == issue_type || t.name.eq_ignore_ascii_case(issue_type))
+        else {
+            let names: Vec<&str> = types.iter().map(|t| t.name.as_str()).collect();
+            return Err(MetaError::Invalid(FieldErrors::from([(
+                "issue_type".to_owned(),
+                format!(
                 "issue type {issue_type:?} is not available in project {project}; available: {}",
                 names.join(", ")
             ),
-        )])));
-    };
-    let fields = client.create_meta_fields(project, &it.id).await?;
-    Ok(CreateScreen {
-        issue_type_id: it.id.clone(),
-        issue_type_name: it.name.clone(),
-        fields,
-    })
+            )])));
+        };
+        let fields = client.create_meta_fields(project, &it.id).await?;
+        Ok(CreateScreen {
+            issue_type_id: it.id.clone(),
+            issue_type_name: it.name.clone(),
+            fields,
+        })
+    }
 }
 
 /// One item to create.
