@@ -166,43 +166,71 @@ impl Store {
     /// Reserve the link of a source and purpose: insert it as `pending`, or answer the
     /// existing one. `(link, true)` when this call inserted it.
     pub async fn reserve_link(&self, new: &NewLink) -> Result<(Link, bool)> {
-        let now = Timestamp::now();
-        let id = TicketId::new();
-        let inserted = on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO links (id, tenant_id, connection_id, source_kind, source_id, purpose,
-                     idempotency_key, state, project_key, config_id, target, job_id, created_at,
-                     updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12, $12)
-                 ON CONFLICT (tenant_id, source_kind, source_id, purpose) DO NOTHING",
-            )
-            .bind(&id)
-            .bind(&new.tenant_id)
-            .bind(&new.connection_id)
-            .bind(&new.source_kind)
-            .bind(&new.source_id)
-            .bind(&new.purpose)
-            .bind(&new.idempotency_key)
-            .bind(&new.project_key)
-            .bind(&new.config_id)
-            .bind(&new.target)
-            .bind(&new.job_id)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map_err(StoreError::from_sqlx)?
-            .rows_affected()
-        });
-        let link = self
-            .find_link_by_source(
-                &new.tenant_id,
-                &new.source_kind,
-                &new.source_id,
-                &new.purpose,
-            )
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok((link, inserted == 1))
+        let mut tx = self.begin().await?;
+        let r = tx.reserve_link(new).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// Record the issue of a link (state `created`). Answers the updated link.
+    pub async fn complete_link(
+        &self,
+        tenant: &TenantId,
+        id: &TicketId,
+        issue: &LinkedIssue,
+    ) -> Result<Link> {
+        let mut tx = self.begin().await?;
+        let link = tx.complete_link(tenant, id, issue).await?;
+        tx.commit().await?;
+        Ok(link)
+    }
+
+    /// Record a definite refusal (state `failed`) of a link that has no issue yet.
+    /// A link that already has its issue is left alone; answers the link either way.
+    pub async fn fail_link(&self, tenant: &TenantId, id: &TicketId, error: &Value) -> Result<Link> {
+        let mut tx = self.begin().await?;
+        let link = tx.fail_link(tenant, id, error).await?;
+        tx.commit().await?;
+        Ok(link)
+    }
+
+    /// Make a `failed` link `pending` again (a new request for the same source), with
+    /// the new request's project, config and job. Answers the link.
+    pub async fn rearm_link(
+        &self,
+        tenant: &TenantId,
+        id: &TicketId,
+        new: &NewLink,
+    ) -> Result<Link> {
+        let mut tx = self.begin().await?;
+        let link = tx.rearm_link(tenant, id, new).await?;
+        tx.commit().await?;
+        Ok(link)
+    }
+
+    /// Claim the creation of a link's issue for `owner` until `until`: only one
+    /// creator at a time (a second request or replica waits instead of creating a
+    /// duplicate). Succeeds when the link is not created yet and unclaimed, its claim
+    /// expired, or `owner` holds it already.
+    pub async fn claim_link(
+        &self,
+        tenant: &TenantId,
+        id: &TicketId,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let claimed = tx.claim_link(tenant, id, owner, until, now).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Give up a claim taken with [`Store::claim_link`].
+    pub async fn release_link(&self, tenant: &TenantId, id: &TicketId, owner: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        tx.release_link(tenant, id, owner).await?;
+        tx.commit().await
     }
 
     /// Forget a link (its issue was deleted in Jira, e.g. by an export rollback): a
@@ -288,137 +316,6 @@ impl Store {
             .await?
         });
         Ok(Page::from_overfetch(rows, page, |l| l.id.as_str()))
-    }
-
-    /// Record the issue of a link (state `created`). Answers the updated link.
-    pub async fn complete_link(
-        &self,
-        tenant: &TenantId,
-        id: &TicketId,
-        issue: &LinkedIssue,
-    ) -> Result<Link> {
-        let now = Timestamp::now();
-        on_pool!(self, pool => {
-            sqlx::query_as::<_, Link>(&format!(
-                "UPDATE links SET state = 'created', issue_id = $3, issue_key = $4, url = $5,
-                     status = COALESCE($6, status), status_category = COALESCE($7, status_category),
-                     remote_updated_at = COALESCE($8, remote_updated_at), synced_at = $9,
-                     last_error = NULL, updated_at = $9, summary = COALESCE($10, summary)
-                 WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
-            ))
-            .bind(tenant)
-            .bind(id)
-            .bind(&issue.issue_id)
-            .bind(&issue.issue_key)
-            .bind(&issue.url)
-            .bind(&issue.status)
-            .bind(&issue.status_category)
-            .bind(issue.remote_updated_at)
-            .bind(now)
-            .bind(&issue.summary)
-            .fetch_optional(pool)
-            .await
-            .map_err(StoreError::from_sqlx)?
-            .ok_or(StoreError::NotFound)
-        })
-    }
-
-    /// Record a definite refusal (state `failed`) of a link that has no issue yet.
-    /// A link that already has its issue is left alone; answers the link either way.
-    pub async fn fail_link(&self, tenant: &TenantId, id: &TicketId, error: &Value) -> Result<Link> {
-        let now = Timestamp::now();
-        on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE links SET state = 'failed', last_error = $3, updated_at = $4
-                 WHERE tenant_id = $1 AND id = $2 AND state <> 'created'",
-            )
-            .bind(tenant)
-            .bind(id)
-            .bind(Json(error))
-            .bind(now)
-            .execute(pool)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        });
-        self.get_link(tenant, id).await?.ok_or(StoreError::NotFound)
-    }
-
-    /// Make a `failed` link `pending` again (a new request for the same source), with
-    /// the new request's project, config and job. Answers the link.
-    pub async fn rearm_link(
-        &self,
-        tenant: &TenantId,
-        id: &TicketId,
-        new: &NewLink,
-    ) -> Result<Link> {
-        let now = Timestamp::now();
-        on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE links SET state = 'pending', project_key = $3, config_id = $4, target = $5,
-                     job_id = $6, connection_id = $7, last_error = NULL, updated_at = $8
-                 WHERE tenant_id = $1 AND id = $2 AND state = 'failed'",
-            )
-            .bind(tenant)
-            .bind(id)
-            .bind(&new.project_key)
-            .bind(&new.config_id)
-            .bind(&new.target)
-            .bind(&new.job_id)
-            .bind(&new.connection_id)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        });
-        self.get_link(tenant, id).await?.ok_or(StoreError::NotFound)
-    }
-
-    /// Claim the creation of a link's issue for `owner` until `until`: only one
-    /// creator at a time (a second request or replica waits instead of creating a
-    /// duplicate). Succeeds when the link is not created yet and unclaimed, its claim
-    /// expired, or `owner` holds it already.
-    pub async fn claim_link(
-        &self,
-        tenant: &TenantId,
-        id: &TicketId,
-        owner: &str,
-        until: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool> {
-        let n = on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE links SET claimed_by = $3, claimed_until = $4
-                 WHERE tenant_id = $1 AND id = $2 AND state <> 'created'
-                   AND (claimed_until IS NULL OR claimed_until < $5 OR claimed_by = $3)",
-            )
-            .bind(tenant)
-            .bind(id)
-            .bind(owner)
-            .bind(until)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map_err(StoreError::from_sqlx)?
-            .rows_affected()
-        });
-        Ok(n == 1)
-    }
-
-    /// Give up a claim taken with [`Store::claim_link`].
-    pub async fn release_link(&self, tenant: &TenantId, id: &TicketId, owner: &str) -> Result<()> {
-        on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE links SET claimed_by = NULL, claimed_until = NULL
-                 WHERE tenant_id = $1 AND id = $2 AND claimed_by = $3",
-            )
-            .bind(tenant)
-            .bind(id)
-            .bind(owner)
-            .execute(pool)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        });
-        Ok(())
     }
 
     /// Created links of a connection among these Jira issue ids.
@@ -545,6 +442,203 @@ impl Store {
 }
 
 impl StoreTx {
+    /// [`Store::reserve_link`] inside this transaction (a batch reserves all its
+    /// links in one).
+    pub async fn reserve_link(&mut self, new: &NewLink) -> Result<(Link, bool)> {
+        let now = Timestamp::now();
+        let id = TicketId::new();
+        let inserted = on_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO links (id, tenant_id, connection_id, source_kind, source_id, purpose,
+                     idempotency_key, state, project_key, config_id, target, job_id, created_at,
+                     updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12, $12)
+                 ON CONFLICT (tenant_id, source_kind, source_id, purpose) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(&new.tenant_id)
+            .bind(&new.connection_id)
+            .bind(&new.source_kind)
+            .bind(&new.source_id)
+            .bind(&new.purpose)
+            .bind(&new.idempotency_key)
+            .bind(&new.project_key)
+            .bind(&new.config_id)
+            .bind(&new.target)
+            .bind(&new.job_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .rows_affected()
+        });
+        let link = on_tx!(self, conn => {
+            sqlx::query_as::<_, Link>(&format!(
+                "SELECT {COLUMNS} FROM links
+                 WHERE tenant_id = $1 AND source_kind = $2 AND source_id = $3 AND purpose = $4"
+            ))
+            .bind(&new.tenant_id)
+            .bind(&new.source_kind)
+            .bind(&new.source_id)
+            .bind(&new.purpose)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?
+        })
+        .ok_or(StoreError::NotFound)?;
+        Ok((link, inserted == 1))
+    }
+
+    /// [`Store::complete_link`] inside this transaction.
+    pub async fn complete_link(
+        &mut self,
+        tenant: &TenantId,
+        id: &TicketId,
+        issue: &LinkedIssue,
+    ) -> Result<Link> {
+        let now = Timestamp::now();
+        on_tx!(self, conn => {
+            sqlx::query_as::<_, Link>(&format!(
+                "UPDATE links SET state = 'created', issue_id = $3, issue_key = $4, url = $5,
+                     status = COALESCE($6, status), status_category = COALESCE($7, status_category),
+                     remote_updated_at = COALESCE($8, remote_updated_at), synced_at = $9,
+                     last_error = NULL, updated_at = $9, summary = COALESCE($10, summary)
+                 WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+            ))
+            .bind(tenant)
+            .bind(id)
+            .bind(&issue.issue_id)
+            .bind(&issue.issue_key)
+            .bind(&issue.url)
+            .bind(&issue.status)
+            .bind(&issue.status_category)
+            .bind(issue.remote_updated_at)
+            .bind(now)
+            .bind(&issue.summary)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .ok_or(StoreError::NotFound)
+        })
+    }
+
+    /// [`Store::fail_link`] inside this transaction.
+    pub async fn fail_link(
+        &mut self,
+        tenant: &TenantId,
+        id: &TicketId,
+        error: &Value,
+    ) -> Result<Link> {
+        let now = Timestamp::now();
+        on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE links SET state = 'failed', last_error = $3, updated_at = $4
+                 WHERE tenant_id = $1 AND id = $2 AND state <> 'created'",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(Json(error))
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        });
+        self.link(tenant, id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// [`Store::rearm_link`] inside this transaction.
+    pub async fn rearm_link(
+        &mut self,
+        tenant: &TenantId,
+        id: &TicketId,
+        new: &NewLink,
+    ) -> Result<Link> {
+        let now = Timestamp::now();
+        on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE links SET state = 'pending', project_key = $3, config_id = $4, target = $5,
+                     job_id = $6, connection_id = $7, last_error = NULL, updated_at = $8
+                 WHERE tenant_id = $1 AND id = $2 AND state = 'failed'",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(&new.project_key)
+            .bind(&new.config_id)
+            .bind(&new.target)
+            .bind(&new.job_id)
+            .bind(&new.connection_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        });
+        self.link(tenant, id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// [`Store::claim_link`] inside this transaction.
+    pub async fn claim_link(
+        &mut self,
+        tenant: &TenantId,
+        id: &TicketId,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let n = on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE links SET claimed_by = $3, claimed_until = $4
+                 WHERE tenant_id = $1 AND id = $2 AND state <> 'created'
+                   AND (claimed_until IS NULL OR claimed_until < $5 OR claimed_by = $3)",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(owner)
+            .bind(until)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// [`Store::release_link`] inside this transaction.
+    pub async fn release_link(
+        &mut self,
+        tenant: &TenantId,
+        id: &TicketId,
+        owner: &str,
+    ) -> Result<()> {
+        on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE links SET claimed_by = NULL, claimed_until = NULL
+                 WHERE tenant_id = $1 AND id = $2 AND claimed_by = $3",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        });
+        Ok(())
+    }
+
+    /// A tenant's link, as this transaction sees it.
+    pub async fn link(&mut self, tenant: &TenantId, id: &TicketId) -> Result<Option<Link>> {
+        on_tx!(self, conn => {
+            sqlx::query_as::<_, Link>(&format!(
+                "SELECT {COLUMNS} FROM links WHERE tenant_id = $1 AND id = $2"
+            ))
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)
+        })
+    }
+
     /// Set a link's status as read from Jira. Answers the link as it was before the
     /// change when the status name or category changed (`None` when unchanged or not
     /// found); the read time and Jira's `updated` are recorded either way. A read whose

@@ -224,6 +224,9 @@ pub struct JobsConfig {
     /// How long a claimed job item stays leased to one replica without a heartbeat,
     /// in seconds: how soon another replica takes over the items of one that died.
     pub lease_seconds: u64,
+    /// Batches this process runs at once (1–256). Each batch is one bulk call or a
+    /// handful of calls to Jira; the site's pacer, not this number, sets the pace.
+    pub concurrency: u64,
 }
 
 /// `[tickets]`
@@ -470,6 +473,12 @@ const ENV_SETTINGS: &[EnvSetting] = &[
         "JIRA_BRIDGE_JOBS_LEASE_SECONDS",
         "jobs",
         "lease_seconds",
+        Kind::Int,
+    ),
+    s(
+        "JIRA_BRIDGE_JOBS_CONCURRENCY",
+        "jobs",
+        "concurrency",
         Kind::Int,
     ),
     s(
@@ -763,6 +772,9 @@ impl Config {
         }
         if self.jobs.lease_seconds < 2 {
             p.push("jobs.lease_seconds (JIRA_BRIDGE_JOBS_LEASE_SECONDS) must be at least 2".into());
+        }
+        if self.jobs.concurrency == 0 || self.jobs.concurrency > 256 {
+            p.push("jobs.concurrency (JIRA_BRIDGE_JOBS_CONCURRENCY) must be between 1 and 256; the default is 16".into());
         }
         if self.events.delivery_lease_seconds <= 15 {
             p.push("events.delivery_lease_seconds (JIRA_BRIDGE_EVENTS_DELIVERY_LEASE_SECONDS) must be more than the 15 s delivery timeout".into());

@@ -532,6 +532,7 @@ impl JiraClient {
                 pacer.wait_for_issue(key).await;
             }
             let permit = pacer.acquire().await;
+            let sent = std::time::Instant::now();
             let result = match rb.send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -544,6 +545,7 @@ impl JiraClient {
                 Err(e) => Err(e),
             };
             drop(permit);
+            crate::timing::add_attempt(sent.elapsed());
             match result {
                 Ok((status, info, body)) => {
                     let min_delay = pacer.on_issue_response(req.issue.as_deref(), status, &info);

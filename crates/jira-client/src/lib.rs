@@ -16,6 +16,7 @@ pub mod adf;
 pub mod jql;
 pub mod keys;
 pub mod text_limits;
+pub mod timing;
 
 mod client;
 pub mod config;

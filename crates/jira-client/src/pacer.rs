@@ -332,6 +332,7 @@ impl Pacer {
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.add_us(&self.wait_us, start.elapsed());
+        crate::timing::add_pacer(start.elapsed());
         PacerPermit { _slot: slot }
     }
 
@@ -360,6 +361,7 @@ impl Pacer {
             let start = Instant::now();
             tokio::time::sleep_until(until).await;
             self.add_us(&self.wait_us, start.elapsed());
+            crate::timing::add_pacer(start.elapsed());
         }
     }
 
@@ -470,6 +472,7 @@ impl Pacer {
         self.retries.fetch_add(1, Ordering::Relaxed);
         *self.by_reason.lock().entry(reason.as_str()).or_default() += 1;
         self.add_us(&self.backoff_us, d);
+        crate::timing::add_pacer(d);
         tokio::time::sleep(d).await;
     }
 

@@ -38,6 +38,11 @@ pub struct BenchArgs {
     /// Skip the baseline.
     #[arg(long)]
     pub no_baseline: bool,
+    /// Run the service with debug logs in JSON (timed spans of every request, job
+    /// batch and Jira call) and keep them: the evidence of where a workload's time
+    /// went. Slows the service down a little; the figures are not comparable then.
+    #[arg(long)]
+    pub trace: bool,
     /// Write the JSON report to this file (`--json FILE`; the table still prints).
     /// `--json` without a file prints the JSON instead of the table.
     #[arg(value_name = "FILE")]
@@ -116,8 +121,14 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
     };
     progress("starting the simulator and the service");
     let sim = procs::SimProc::start(&exe, &http).await?;
-    let svc = match procs::ServiceProc::start(&exe, cli.config.as_ref(), &dir.join("data"), &http)
-        .await
+    let svc = match procs::ServiceProc::start(
+        &exe,
+        cli.config.as_ref(),
+        &dir.join("data"),
+        &http,
+        args.trace,
+    )
+    .await
     {
         Ok(s) => s,
         Err(e) => {
@@ -202,7 +213,12 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
             }
         })
         .collect();
-    if bad.is_empty() {
+    if args.trace {
+        eprintln!(
+            "bench: the service's debug log is {}",
+            dir.join("data").join("service.log").display()
+        );
+    } else if bad.is_empty() {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
         eprintln!(
@@ -237,6 +253,7 @@ mod tests {
             smoke: false,
             baseline: false,
             no_baseline: false,
+            trace: false,
             json_file: None,
         }
     }

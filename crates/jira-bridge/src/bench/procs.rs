@@ -181,6 +181,7 @@ impl ServiceProc {
         config: Option<&PathBuf>,
         data_dir: &Path,
         http: &reqwest::Client,
+        trace: bool,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create {}", data_dir.display()))?;
@@ -207,7 +208,18 @@ impl ServiceProc {
             .env("JIRA_BRIDGE_ADMIN_KEY", &admin_key)
             .env("JIRA_BRIDGE_MIGRATE_ON_START", "true")
             .env("JIRA_BRIDGE_ALLOW_PRIVATE_HOSTS", "true")
-            .env("JIRA_BRIDGE_LOG", "warn")
+            .env(
+                "JIRA_BRIDGE_LOG",
+                if trace {
+                    "debug,sqlx=info,hyper=info,h2=info,reqwest=info"
+                } else {
+                    "warn"
+                },
+            )
+            .env(
+                "JIRA_BRIDGE_LOG_FORMAT",
+                if trace { "json" } else { "text" },
+            )
             // Background polls that are not part of any workload stay out of the
             // counts: the worklog change feed and the scheduled status sync.
             .env("JIRA_BRIDGE_WORKLOGS_FEED_SECONDS", "0")

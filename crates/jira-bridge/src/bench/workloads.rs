@@ -1004,7 +1004,7 @@ pub async fn w6(ctx: &mut Ctx) -> anyhow::Result<Row> {
         one_search(ctx, &service_url, &direct_url, &direct_body, false).await?;
     }
     let t0 = Instant::now();
-    let results: Vec<anyhow::Result<Vec<(bool, f64)>>> = futures::stream::iter(0..clients)
+    let results: Vec<anyhow::Result<Vec<(bool, Searched)>>> = futures::stream::iter(0..clients)
         .map(|c| {
             let (s, d, b) = (&service_url, &direct_url, &direct_body);
             let ctx = &*ctx;
@@ -1025,18 +1025,26 @@ pub async fn w6(ctx: &mut Ctx) -> anyhow::Result<Row> {
     let took = t0.elapsed();
     let restored = ctx.sim.put("/_sim/pacing", &bench_pacing()).await;
     let (mut svc, mut direct) = (Vec::new(), Vec::new());
+    // From the service's `Server-Timing`: time queued for the site's pacer, and the
+    // rest of each answer's time that was neither the pacer nor Jira (our own).
+    let (mut pacer, mut own) = (Vec::new(), Vec::new());
     for r in results {
-        for (service, ms) in r? {
+        for (service, s) in r? {
             if service {
-                svc.push(ms);
+                svc.push(s.ms);
+                if let Some((p, j)) = s.upstream {
+                    pacer.push(p);
+                    own.push((s.ms - p - j).max(0.0));
+                }
             } else {
-                direct.push(ms);
+                direct.push(s.ms);
             }
         }
     }
     restored?;
-    svc.sort_by(f64::total_cmp);
-    direct.sort_by(f64::total_cmp);
+    for v in [&mut svc, &mut direct, &mut pacer, &mut own] {
+        v.sort_by(f64::total_cmp);
+    }
     let added50 = percentile(&svc, 50.0) - percentile(&direct, 50.0);
     let added99 = percentile(&svc, 99.0) - percentile(&direct, 99.0);
     row.items = (svc.len() + direct.len()) as u64;
@@ -1051,9 +1059,40 @@ pub async fn w6(ctx: &mut Ctx) -> anyhow::Result<Row> {
         .insert("direct_p99_ms".into(), percentile(&direct, 99.0));
     row.figures.insert("added_p50_ms".into(), added50);
     row.figures.insert("added_p99_ms".into(), added99);
+    if !pacer.is_empty() {
+        row.figures
+            .insert("pacer_wait_p50_ms".into(), percentile(&pacer, 50.0));
+        row.figures
+            .insert("pacer_wait_p99_ms".into(), percentile(&pacer, 99.0));
+        row.figures
+            .insert("own_p50_ms".into(), percentile(&own, 50.0));
+        row.figures
+            .insert("own_p99_ms".into(), percentile(&own, 99.0));
+    }
     row.check(added50 < 1.0, format!("added p50 {added50:.2} ms >= 1 ms"));
     row.check(added99 < 5.0, format!("added p99 {added99:.2} ms >= 5 ms"));
     Ok(row)
+}
+
+/// One timed search.
+struct Searched {
+    /// Wall time seen by the client.
+    ms: f64,
+    /// Through the service: its `Server-Timing` `pacer` and `jira` durations.
+    upstream: Option<(f64, f64)>,
+}
+
+/// The `pacer` and `jira` durations (ms) of a `Server-Timing` header.
+fn upstream_timing(h: &reqwest::header::HeaderMap) -> Option<(f64, f64)> {
+    let v = h.get("server-timing")?.to_str().ok()?;
+    let dur = |name: &str| {
+        v.split(',').find_map(|m| {
+            let mut parts = m.trim().split(';');
+            (parts.next()? == name).then_some(())?;
+            parts.find_map(|p| p.trim().strip_prefix("dur=")?.parse::<f64>().ok())
+        })
+    };
+    Some((dur("pacer")?, dur("jira")?))
 }
 
 async fn one_search(
@@ -1062,7 +1101,7 @@ async fn one_search(
     direct_url: &str,
     direct_body: &Value,
     service: bool,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Searched> {
     let t = Instant::now();
     let res = if service {
         ctx.http
@@ -1079,6 +1118,11 @@ async fn one_search(
             .await?
     };
     let status = res.status();
+    let upstream = if service {
+        upstream_timing(res.headers())
+    } else {
+        None
+    };
     let body = res.bytes().await?;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     if !status.is_success() {
@@ -1088,7 +1132,7 @@ async fn one_search(
             String::from_utf8_lossy(&body)
         );
     }
-    Ok(ms)
+    Ok(Searched { ms, upstream })
 }
 
 /// W7: footprint figures gathered along the run.

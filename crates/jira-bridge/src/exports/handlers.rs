@@ -126,6 +126,9 @@ impl JobHandler for CreateHandler {
                 Err(o) => return o,
             };
             let cache = self.caches.for_job(ctx.job.id.as_str());
+            let screens: Vec<(String, String)> =
+                serde_json::from_value(ctx.job.payload["screens"].clone()).unwrap_or_default();
+            cache.warm(&client, &screens).await;
             run_create(
                 &ctx.store,
                 &client,

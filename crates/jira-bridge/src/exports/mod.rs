@@ -668,10 +668,17 @@ pub async fn start(
             tree,
         })
         .await?;
+    // The create screens the job needs, read together when it starts.
+    let mut screens: Vec<(String, String)> = items
+        .iter()
+        .map(|i| (i.fields.project_key.clone(), i.fields.issue_type.clone()))
+        .collect();
+    screens.sort();
+    screens.dedup();
     let job_items: Vec<NewJobItem> = items.iter().zip(deps).map(|(i, d)| i.job_item(d)).collect();
     let enq = crate::jobs::EnqueueRequest::new(tenant.clone(), CREATE_KIND, job_items)
         .payload(
-            json!({"connection_id": connection, "export_id": export.id}),
+            json!({"connection_id": connection, "export_id": export.id, "screens": screens}),
             1,
         )
         .connection(connection.clone());

@@ -131,6 +131,7 @@ pub fn router(state: AppState) -> Router {
                         .on_failure(()),
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(middleware::from_fn(server_timing))
                 .layer(middleware::from_fn_with_state(
                     state.clone(),
                     metrics::track,
@@ -172,6 +173,30 @@ async fn drop_unusable_request_id(mut req: Request, next: Next) -> Response {
         req.headers_mut().remove(REQUEST_ID_HEADER);
     }
     next.run(req).await
+}
+
+/// `Server-Timing` on every answer: `total` (the time this service took to produce the
+/// answer's head), and for requests that called Jira `pacer` (waiting for the site's
+/// rate limit and in back-off) and `jira` (waiting for Jira's answers; `desc` gives the
+/// attempts). Concurrent calls add up, so `pacer` and `jira` can exceed `total`.
+async fn server_timing(req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let (mut res, t) = jira_client::timing::measure(next.run(req)).await;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut value = String::new();
+    if t.attempts > 0 {
+        value.push_str(&format!(
+            "pacer;dur={:.3}, jira;dur={:.3};desc=\"{} calls\", ",
+            ms(t.pacer),
+            ms(t.jira),
+            t.attempts
+        ));
+    }
+    value.push_str(&format!("total;dur={:.3}", ms(start.elapsed())));
+    if let Ok(v) = header::HeaderValue::from_str(&value) {
+        res.headers_mut().insert("server-timing", v);
+    }
+    res
 }
 
 /// Answer 413 early when the declared body length is over the limit, for every route.

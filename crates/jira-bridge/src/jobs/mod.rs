@@ -61,6 +61,9 @@ pub fn start_runner(app: &App, shutdown: &CancellationToken) {
     let config = RunnerConfig {
         lease,
         heartbeat: lease / 4,
+        concurrency: usize::try_from(app.state().config.jobs.concurrency)
+            .unwrap_or(16)
+            .clamp(1, 256),
         ..RunnerConfig::default()
     };
     app.spawn_background("job runner", shutdown, move |state, token| async move {

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use jira_bridge_store::events::NewEvent;
 use jira_bridge_store::jobs::{ItemError, JobItem};
 use jira_bridge_store::{ConnectionId, Store, TenantId};
 use jira_client::JiraClient;
@@ -13,8 +12,8 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::engine::{create_batch, CreateItem, CreateOptions, CreateResult, MetaCache};
-use super::{append_created, check_source, new_link, ticket_event_data, Source, TicketFields};
+use super::engine::{create_batch, CreateItem, CreateOptions, CreateResult, MetaCache, Record};
+use super::{check_source, new_link, Source, TicketFields};
 
 /// Job kind.
 pub const KIND: &str = "tickets.bulk_create";
@@ -120,7 +119,119 @@ pub async fn run_batch(
     opts: &CreateOptions,
 ) -> Vec<Outcome> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
+    let owner = format!("job:{job_id}");
+    let started = std::time::Instant::now();
+    // Reserve and claim the batch's links in one transaction.
+    let work = match reserve_batch(
+        store,
+        tenant,
+        connection,
+        job_id,
+        &owner,
+        items,
+        &mut outcomes,
+    )
+    .await
+    {
+        Ok(w) => w,
+        Err(e) => {
+            // Rolled back: nothing of this batch is reserved or claimed.
+            return items
+                .iter()
+                .map(|_| Outcome::Failed {
+                    error: ItemError::new("store", e.to_string()),
+                    retryable: true,
+                })
+                .collect();
+        }
+    };
+
+    let batch: Vec<CreateItem> = work.iter().map(|(_, w)| w.clone()).collect();
+    let record = Record {
+        claim_owner: &owner,
+        announce_failures: true,
+    };
+    let reserved = started.elapsed();
+    let created = create_batch(store, client, cache, tenant, &batch, opts, &record).await;
+    tracing::debug!(
+        items = items.len(),
+        reserve_ms = reserved.as_secs_f64() * 1000.0,
+        create_and_record_ms = (started.elapsed() - reserved).as_secs_f64() * 1000.0,
+        "bulk create batch"
+    );
+    match created {
+        Ok(results) => {
+            for ((i, _), r) in work.iter().zip(results) {
+                outcomes[*i] = Some(match r {
+                    CreateResult::Created {
+                        link,
+                        adopted,
+                        summary_truncated,
+                    } => Outcome::Succeeded(json!({
+                        "ticket_id": link.id,
+                        "issue_key": link.issue_key,
+                        "issue_id": link.issue_id,
+                        "url": link.url,
+                        "adopted": adopted,
+                        "summary_truncated": summary_truncated,
+                    })),
+                    CreateResult::Invalid(errs) => Outcome::Failed {
+                        error: validation_failure(&errs),
+                        retryable: false,
+                    },
+                    CreateResult::Rejected {
+                        message,
+                        errors,
+                        status,
+                    } => Outcome::Failed {
+                        error: jira_failure(&message, &errors, status),
+                        retryable: false,
+                    },
+                    CreateResult::Uncertain(m) => Outcome::Failed {
+                        error: ItemError::new("jira_unavailable", m),
+                        retryable: true,
+                    },
+                });
+            }
+        }
+        Err(e) => {
+            for (i, _) in &work {
+                outcomes[*i] = Some(Outcome::Failed {
+                    error: ItemError::new("store", e.to_string()),
+                    retryable: true,
+                });
+            }
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or(Outcome::Failed {
+                error: ItemError::new("internal", "item was not processed"),
+                retryable: true,
+            })
+        })
+        .collect()
+}
+
+/// Reserve and claim the links of a batch's items in one transaction. Items decided
+/// here (bad payload, invalid source, created already, claimed by another creator) get
+/// their outcome; the rest are answered, in order, with their claimed link.
+async fn reserve_batch(
+    store: &Store,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    job_id: &str,
+    owner: &str,
+    items: &[JobItem],
+    outcomes: &mut [Option<Outcome>],
+) -> Result<Vec<(usize, CreateItem)>, jira_bridge_store::StoreError> {
     let mut work: Vec<(usize, CreateItem)> = Vec::new();
+    let now = jira_bridge_store::Timestamp::now();
+    // One creator at a time per link: the job holds it while its items run.
+    let until =
+        jira_bridge_store::Timestamp::from(now.as_datetime() + chrono::Duration::minutes(15));
+    let mut tx = store.begin().await?;
     for (i, item) in items.iter().enumerate() {
         let payload: ItemPayload = match serde_json::from_value(item.payload.clone()) {
             Ok(p) => p,
@@ -149,17 +260,7 @@ pub async fn run_batch(
             payload.target.clone(),
             Some(job_id.to_owned()),
         );
-        let reserved = store.reserve_link(&new).await;
-        let (mut link, inserted) = match reserved {
-            Ok(r) => r,
-            Err(e) => {
-                outcomes[i] = Some(Outcome::Failed {
-                    error: ItemError::new("store", e.to_string()),
-                    retryable: true,
-                });
-                continue;
-            }
-        };
+        let (mut link, inserted) = tx.reserve_link(&new).await?;
         if link.state == "created" {
             outcomes[i] = Some(Outcome::Succeeded(json!({
                 "ticket_id": link.id,
@@ -170,43 +271,19 @@ pub async fn run_batch(
             })));
             continue;
         }
-        // One creator at a time per link: the job holds it while its items run.
-        let owner = format!("job:{job_id}");
-        let now = jira_bridge_store::Timestamp::now();
-        let until =
-            jira_bridge_store::Timestamp::from(now.as_datetime() + chrono::Duration::minutes(15));
-        match store.claim_link(tenant, &link.id, &owner, until, now).await {
-            Ok(true) => {}
-            Ok(false) => {
-                outcomes[i] = Some(Outcome::Failed {
-                    error: ItemError::new(
-                        "in_progress",
-                        "another request is creating this source's issue right now",
-                    ),
-                    retryable: true,
-                });
-                continue;
-            }
-            Err(e) => {
-                outcomes[i] = Some(Outcome::Failed {
-                    error: ItemError::new("store", e.to_string()),
-                    retryable: true,
-                });
-                continue;
-            }
+        if !tx.claim_link(tenant, &link.id, owner, until, now).await? {
+            outcomes[i] = Some(Outcome::Failed {
+                error: ItemError::new(
+                    "in_progress",
+                    "another request is creating this source's issue right now",
+                ),
+                retryable: true,
+            });
+            continue;
         }
         let uncertain = (!inserted && link.state == "pending") || item.attempts > 1;
         if link.state == "failed" {
-            match store.rearm_link(tenant, &link.id, &new).await {
-                Ok(l) => link = l,
-                Err(e) => {
-                    outcomes[i] = Some(Outcome::Failed {
-                        error: ItemError::new("store", e.to_string()),
-                        retryable: true,
-                    });
-                    continue;
-                }
-            }
+            link = tx.rearm_link(tenant, &link.id, &new).await?;
         }
         work.push((
             i,
@@ -217,92 +294,8 @@ pub async fn run_batch(
             },
         ));
     }
-
-    let batch: Vec<CreateItem> = work.iter().map(|(_, w)| w.clone()).collect();
-    match create_batch(store, client, cache, tenant, &batch, opts).await {
-        Ok(results) => {
-            for ((i, w), r) in work.iter().zip(results) {
-                outcomes[*i] = Some(match r {
-                    CreateResult::Created {
-                        link,
-                        adopted,
-                        summary_truncated,
-                    } => {
-                        append_created(store, &link).await;
-                        Outcome::Succeeded(json!({
-                            "ticket_id": link.id,
-                            "issue_key": link.issue_key,
-                            "issue_id": link.issue_id,
-                            "url": link.url,
-                            "adopted": adopted,
-                            "summary_truncated": summary_truncated,
-                        }))
-                    }
-                    CreateResult::Invalid(errs) => {
-                        announce_failed(store, &w.link, "validation").await;
-                        Outcome::Failed {
-                            error: validation_failure(&errs),
-                            retryable: false,
-                        }
-                    }
-                    CreateResult::Rejected {
-                        message,
-                        errors,
-                        status,
-                    } => {
-                        announce_failed(store, &w.link, "jira_rejected").await;
-                        Outcome::Failed {
-                            error: jira_failure(&message, &errors, status),
-                            retryable: false,
-                        }
-                    }
-                    CreateResult::Uncertain(m) => Outcome::Failed {
-                        error: ItemError::new("jira_unavailable", m),
-                        retryable: true,
-                    },
-                });
-            }
-        }
-        Err(e) => {
-            for (i, _) in &work {
-                outcomes[*i] = Some(Outcome::Failed {
-                    error: ItemError::new("store", e.to_string()),
-                    retryable: true,
-                });
-            }
-        }
-    }
-    for (_, w) in &work {
-        if let Err(e) = store
-            .release_link(tenant, &w.link.id, &format!("job:{job_id}"))
-            .await
-        {
-            tracing::warn!(ticket = %w.link.id, error = ?e, "could not release the link claim");
-        }
-    }
-    outcomes
-        .into_iter()
-        .map(|o| {
-            o.unwrap_or(Outcome::Failed {
-                error: ItemError::new("internal", "item was not processed"),
-                retryable: true,
-            })
-        })
-        .collect()
-}
-
-async fn announce_failed(store: &Store, link: &jira_bridge_store::links::Link, code: &str) {
-    let mut data = ticket_event_data(link);
-    data["code"] = json!(code);
-    let ev = NewEvent {
-        tenant_id: link.tenant_id.clone(),
-        event_type: "ticket.failed".into(),
-        subject: Some(link.id.to_string()),
-        data,
-    };
-    if let Err(e) = store.append_event(ev).await {
-        tracing::error!(ticket = %link.id, error = ?e, "could not append ticket.failed");
-    }
+    tx.commit().await?;
+    Ok(work)
 }
 
 /// One item of a bulk request: a source and the ticket's own fields.

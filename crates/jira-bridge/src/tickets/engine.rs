@@ -22,13 +22,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use jira_bridge_store::events::NewEvent;
 use jira_bridge_store::links::{Link, LinkedIssue};
 use jira_bridge_store::{Store, StoreError, TenantId, Timestamp};
 use jira_client::jql::{field, user_zone, Clause, Direction, Query};
 use jira_client::{BulkCreateItem, Deployment, Issue, JiraClient, SearchRequest};
 use serde_json::{json, Value};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 
+use super::ticket_event_data;
 use super::validate::{
     emails_needed, to_issue_input, CreateScreen, FieldErrors, ResolvedUsers, Target, TicketFields,
     IDEMPOTENCY_PROPERTY,
@@ -58,13 +60,18 @@ impl Default for CreateOptions {
 }
 
 type ScreenEntry = Result<Arc<CreateScreen>, FieldErrors>;
+type IssueTypes = Arc<Vec<jira_client::IssueType>>;
+/// Project key (upper case) and issue type (lower case).
+type ScreenKey = (String, String);
 
 /// Metadata and user look-ups shared by the items of one job or request.
 #[derive(Debug, Default)]
 pub struct MetaCache {
-    screens: Mutex<HashMap<(String, String), ScreenEntry>>,
+    /// One cell per project and issue type: concurrent askers of one screen wait for
+    /// one read; different screens are read at the same time.
+    screens: parking_lot::Mutex<HashMap<ScreenKey, Arc<OnceCell<ScreenEntry>>>>,
     /// A project's issue types (one read per project, whatever the types asked for).
-    issue_types: Mutex<HashMap<String, Arc<Vec<jira_client::IssueType>>>>,
+    issue_types: parking_lot::Mutex<HashMap<String, Arc<OnceCell<IssueTypes>>>>,
     users: Mutex<ResolvedUsers>,
     deployment: Mutex<Option<Deployment>>,
     zone: Mutex<Option<Tz>>,
@@ -122,23 +129,30 @@ impl MetaCache {
         issue_type: &str,
     ) -> Result<Arc<CreateScreen>, MetaError> {
         let key = (project.to_uppercase(), issue_type.to_lowercase());
-        let mut screens = self.screens.lock().await;
-        if let Some(s) = screens.get(&key) {
-            return s.clone().map_err(MetaError::Invalid);
-        }
-        let fetched = self.fetch_screen(client, project, issue_type).await;
-        match fetched {
-            Ok(s) => {
-                let s = Arc::new(s);
-                screens.insert(key, Ok(s.clone()));
-                Ok(s)
-            }
-            Err(MetaError::Invalid(e)) => {
-                screens.insert(key, Err(e.clone()));
-                Err(MetaError::Invalid(e))
-            }
-            Err(e) => Err(e),
-        }
+        let cell = self.screens.lock().entry(key).or_default().clone();
+        // A refusal (no such project or type) is kept; a failure of Jira is not.
+        let entry = cell
+            .get_or_try_init(|| async {
+                match self.fetch_screen(client, project, issue_type).await {
+                    Ok(s) => Ok(Ok(Arc::new(s))),
+                    Err(MetaError::Invalid(e)) => Ok(Err(e)),
+                    Err(MetaError::Jira(e)) => Err(e),
+                }
+            })
+            .await?;
+        entry.clone().map_err(MetaError::Invalid)
+    }
+
+    /// Read the create screens of these projects and issue types at once (each read
+    /// once per cache), so that later batches find them ready. Failures are left for
+    /// the items that need the screen to report.
+    pub async fn warm(&self, client: &JiraClient, screens: &[(String, String)]) {
+        futures::future::join_all(
+            screens
+                .iter()
+                .map(|(project, issue_type)| self.screen(client, project, issue_type)),
+        )
+        .await;
     }
 
     /// Resolve e-mail addresses not resolved yet (one look-up per address per cache).
@@ -148,13 +162,16 @@ impl MetaCache {
         emails: &[String],
     ) -> Result<(), jira_client::Error> {
         let dc = self.data_center(client).await?;
+        // Held across the look-ups: a concurrent batch asking for the same addresses
+        // waits for these answers instead of asking Jira again.
         let mut users = self.users.lock().await;
-        for e in emails {
-            if users.contains_key(e) {
-                continue;
-            }
-            let found = client.user_by_email(e).await?;
-            let id = found.and_then(|u| {
+        let missing: Vec<&String> = emails.iter().filter(|e| !users.contains_key(*e)).collect();
+        // The addresses are independent: ask for them at once (the site's pacer
+        // paces them).
+        let found =
+            futures::future::join_all(missing.iter().map(|e| client.user_by_email(e))).await;
+        for (e, found) in missing.into_iter().zip(found) {
+            let id = found?.and_then(|u| {
                 if u.active == Some(false) {
                     return None;
                 }
@@ -181,14 +198,17 @@ impl MetaCache {
         client: &JiraClient,
         project: &str,
     ) -> Result<Arc<Vec<jira_client::IssueType>>, jira_client::Error> {
-        let key = project.to_uppercase();
-        let mut types = self.issue_types.lock().await;
-        if let Some(t) = types.get(&key) {
-            return Ok(t.clone());
-        }
-        let got = Arc::new(client.create_meta_issue_types(project).await?);
-        types.insert(key, got.clone());
-        Ok(got)
+        let cell = self
+            .issue_types
+            .lock()
+            .entry(project.to_uppercase())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            Ok(Arc::new(client.create_meta_issue_types(project).await?))
+        })
+        .await
+        .cloned()
     }
 
     async fn fetch_screen(
@@ -318,8 +338,11 @@ pub async fn create_batch(
     tenant: &TenantId,
     items: &[CreateItem],
     opts: &CreateOptions,
+    record: &Record<'_>,
 ) -> Result<Vec<CreateResult>, BatchStoreError> {
     let mut results: Vec<Option<CreateResult>> = vec![None; items.len()];
+    // Issues found or created, recorded on their links at the end.
+    let mut made: Vec<Option<Made>> = vec![None; items.len()];
 
     // Metadata and users.
     let mut screens: Vec<Option<Arc<CreateScreen>>> = vec![None; items.len()];
@@ -407,11 +430,9 @@ pub async fn create_batch(
                 Ok(found) => {
                     for i in idx {
                         if let Some(issue) = found.get(&items[i].link.idempotency_key) {
-                            let l = linked(client, &issue.id, &issue.key, Some(issue));
-                            let link = store.complete_link(tenant, &items[i].link.id, &l).await?;
-                            tracing::info!(ticket = %link.id, issue = %issue.key, "adopted an issue created by an earlier attempt");
-                            results[i] = Some(CreateResult::Created {
-                                link: Box::new(link),
+                            tracing::info!(ticket = %items[i].link.id, issue = %issue.key, "adopted an issue created by an earlier attempt");
+                            made[i] = Some(Made {
+                                issue: linked(client, &issue.id, &issue.key, Some(issue)),
                                 adopted: true,
                                 summary_truncated: false,
                             });
@@ -433,7 +454,7 @@ pub async fn create_batch(
     // Create the rest in one bulk call.
     let to_create: Vec<(usize, super::validate::Prepared)> = prepared
         .into_iter()
-        .filter(|(i, _)| results[*i].is_none())
+        .filter(|(i, _)| results[*i].is_none() && made[*i].is_none())
         .collect();
     if !to_create.is_empty() {
         let inputs: Vec<jira_client::IssueInput> =
@@ -450,12 +471,12 @@ pub async fn create_batch(
                         .get("summary")
                         .and_then(Value::as_str)
                         .map(str::to_owned);
-                    let link = store.complete_link(tenant, &items[*i].link.id, &l).await?;
-                    CreateResult::Created {
-                        link: Box::new(link),
+                    made[*i] = Some(Made {
+                        issue: l,
                         adopted: false,
                         summary_truncated: p.summary_truncated,
-                    }
+                    });
+                    continue;
                 }
                 BulkCreateItem::Rejected {
                     status,
@@ -475,38 +496,130 @@ pub async fn create_batch(
         }
     }
 
-    // Record definite failures on the links.
-    let mut out = Vec::with_capacity(items.len());
-    for (i, r) in results.into_iter().enumerate() {
-        let r = r.unwrap_or_else(|| CreateResult::Uncertain("not processed".into()));
-        match &r {
-            CreateResult::Invalid(errors) => {
-                store
-                    .fail_link(
-                        tenant,
-                        &items[i].link.id,
-                        &json!({"code": "validation", "errors": errors}),
-                    )
-                    .await?;
+    record_outcomes(store, tenant, items, results, made, record).await
+}
+
+/// An issue created or adopted for an item, not recorded on its link yet.
+#[derive(Debug, Clone)]
+struct Made {
+    issue: LinkedIssue,
+    adopted: bool,
+    summary_truncated: bool,
+}
+
+/// How [`create_batch`] records what happened.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    /// The claim the caller holds on the items' links, released with the outcome.
+    pub claim_owner: &'a str,
+    /// Announce definite failures (`ticket.failed`) as well as creations.
+    pub announce_failures: bool,
+}
+
+/// Record a batch's outcomes in one transaction: created links completed, definite
+/// failures recorded, claims released, then `ticket.created` / `ticket.failed`
+/// (the outbox: a link and its event commit together). When that transaction fails
+/// the links stay `pending` (a retry reconciles) and the claims are released one by
+/// one so that the retry is not locked out.
+async fn record_outcomes(
+    store: &Store,
+    tenant: &TenantId,
+    items: &[CreateItem],
+    results: Vec<Option<CreateResult>>,
+    made: Vec<Option<Made>>,
+    record: &Record<'_>,
+) -> Result<Vec<CreateResult>, BatchStoreError> {
+    let started = std::time::Instant::now();
+    let written = async {
+        let mut tx = store.begin().await?;
+        let mut out = Vec::with_capacity(items.len());
+        let mut events = Vec::new();
+        for ((item, r), m) in items.iter().zip(results).zip(made) {
+            let r = match (m, r) {
+                (Some(m), _) => {
+                    let link = tx.complete_link(tenant, &item.link.id, &m.issue).await?;
+                    events.push(created_event(&link));
+                    CreateResult::Created {
+                        link: Box::new(link),
+                        adopted: m.adopted,
+                        summary_truncated: m.summary_truncated,
+                    }
+                }
+                (None, r) => r.unwrap_or_else(|| CreateResult::Uncertain("not processed".into())),
+            };
+            let failure = match &r {
+                CreateResult::Invalid(errors) => Some((
+                    "validation",
+                    json!({"code": "validation", "errors": errors}),
+                )),
+                CreateResult::Rejected {
+                    message,
+                    errors,
+                    status,
+                } => Some((
+                    "jira_rejected",
+                    json!({"code": "jira_rejected", "message": message, "errors": errors, "status": status}),
+                )),
+                _ => None,
+            };
+            if let Some((code, error)) = failure {
+                let link = tx.fail_link(tenant, &item.link.id, &error).await?;
+                if record.announce_failures {
+                    events.push(failed_event(&link, code));
+                }
             }
-            CreateResult::Rejected {
-                message,
-                errors,
-                status,
-            } => {
-                store
-                    .fail_link(
-                        tenant,
-                        &items[i].link.id,
-                        &json!({"code": "jira_rejected", "message": message, "errors": errors, "status": status}),
-                    )
-                    .await?;
-            }
-            _ => {}
+            tx.release_link(tenant, &item.link.id, record.claim_owner)
+                .await?;
+            out.push(r);
         }
-        out.push(r);
+        for ev in events {
+            tx.append_event(ev).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, StoreError>(out)
     }
-    Ok(out)
+    .await;
+    tracing::debug!(
+        items = items.len(),
+        record_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "creation outcomes recorded"
+    );
+    match written {
+        Ok(out) => Ok(out),
+        Err(e) => {
+            for item in items {
+                if let Err(e) = store
+                    .release_link(tenant, &item.link.id, record.claim_owner)
+                    .await
+                {
+                    tracing::warn!(ticket = %item.link.id, error = ?e, "could not release the link claim");
+                }
+            }
+            Err(BatchStoreError(e))
+        }
+    }
+}
+
+/// `ticket.created` for a created (or adopted) link.
+pub fn created_event(link: &Link) -> NewEvent {
+    NewEvent {
+        tenant_id: link.tenant_id.clone(),
+        event_type: "ticket.created".into(),
+        subject: Some(link.id.to_string()),
+        data: ticket_event_data(link),
+    }
+}
+
+/// `ticket.failed` for a link whose creation failed for good (`code` says why).
+fn failed_event(link: &Link, code: &str) -> NewEvent {
+    let mut data = ticket_event_data(link);
+    data["code"] = json!(code);
+    NewEvent {
+        tenant_id: link.tenant_id.clone(),
+        event_type: "ticket.failed".into(),
+        subject: Some(link.id.to_string()),
+        data,
+    }
 }
 
 fn from_jira_error(e: &jira_client::Error) -> CreateResult {

@@ -150,22 +150,22 @@ pub async fn create_one(
     if link.state == "failed" {
         link = store.rearm_link(&tenant, &link.id, &new).await?;
     }
-    let link_id = link.id.clone();
     let cache = MetaCache::new();
     let item = CreateItem {
         link,
         fields,
         uncertain,
     };
-    let results = engine::create_batch(store, client, &cache, &tenant, &[item], opts).await;
-    store.release_link(&tenant, &link_id, &owner).await?;
-    let mut results = results.map_err(|e| e.0)?;
+    let record = engine::Record {
+        claim_owner: &owner,
+        announce_failures: false,
+    };
+    let mut results = engine::create_batch(store, client, &cache, &tenant, &[item], opts, &record)
+        .await
+        .map_err(|e| e.0)?;
     let result = results
         .pop()
         .unwrap_or_else(|| CreateResult::Uncertain("no result".into()));
-    if let CreateResult::Created { link, .. } = &result {
-        append_created(store, link).await;
-    }
     Ok(match result {
         CreateResult::Created {
             link,
@@ -181,19 +181,6 @@ pub async fn create_one(
         } => CreateOne::Rejected { message, errors },
         CreateResult::Uncertain(m) => CreateOne::Uncertain(m),
     })
-}
-
-/// Announce a created ticket (`ticket.created`).
-pub async fn append_created(store: &Store, link: &Link) {
-    let ev = NewEvent {
-        tenant_id: link.tenant_id.clone(),
-        event_type: "ticket.created".into(),
-        subject: Some(link.id.to_string()),
-        data: ticket_event_data(link),
-    };
-    if let Err(e) = store.append_event(ev).await {
-        tracing::error!(ticket = %link.id, error = ?e, "could not append ticket.created");
-    }
 }
 
 /// The data of ticket events.

@@ -688,3 +688,84 @@ async fn picker_never_shows_another_connections_issues() {
 pub fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// `Server-Timing` of a durations list: name → `dur` in ms.
+fn server_timing(res: &reqwest::Response) -> std::collections::BTreeMap<String, f64> {
+    let v = res
+        .headers()
+        .get("server-timing")
+        .expect("Server-Timing header")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    v.split(',')
+        .map(|m| {
+            let mut parts = m.trim().split(';');
+            let name = parts.next().unwrap().to_owned();
+            let dur = parts
+                .find_map(|p| p.strip_prefix("dur="))
+                .unwrap()
+                .parse::<f64>()
+                .unwrap();
+            (name, dur)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn answers_say_how_long_they_waited_for_the_sites_pacer_and_for_jira() {
+    let h = jira_sim::spawn(SimConfig::cloud()).await.unwrap();
+    let sim = Sim {
+        scenario: h.scenario(),
+        h,
+    };
+    // Every Jira answer takes at least 120 ms.
+    let r = reqwest::Client::new()
+        .put(sim.url("/_sim/pacing"))
+        .json(&json!({"latency_ms": 120}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let app = TestApp::spawn().await;
+    let t = app.create_tenant("timing").await;
+    let con = connect(&app, &sim, &t, "alice", None).await;
+    reset_stats(&sim).await;
+
+    let res = app
+        .get(
+            &t,
+            &format!(
+                "/v1/connections/{con}/issues/search?jql={}",
+                crate::search::enc("project = WEB")
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let timing = server_timing(&res);
+    let desc = res.headers()["server-timing"].to_str().unwrap().to_owned();
+    // Every request the simulator answered since the reset came from this search.
+    assert!(calls(&sim, "POST", "/search/jql").await >= 1);
+    let sent: u64 = sim_json(&sim, "/_sim/stats").await["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    assert!(
+        desc.contains(&format!("desc=\"{sent} calls\"")),
+        "{desc} vs {sent} requests answered by the simulator"
+    );
+    assert!(timing["jira"] >= 120.0 * sent as f64, "{desc}");
+    assert!(timing["pacer"] >= 0.0, "{desc}");
+    assert!(timing["total"] >= timing["jira"], "{desc}");
+
+    // An answer that called no Jira says only its own time.
+    let res = app.get(&t, "/v1/connections").await;
+    assert_eq!(res.status(), 200);
+    let timing = server_timing(&res);
+    assert_eq!(
+        timing.keys().cloned().collect::<Vec<_>>(),
+        vec!["total".to_owned()]
+    );
+}

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use chrono::Utc;
 use futures::StreamExt;
 use jira_bridge::sync::{sync_connection, SyncOptions};
-use jira_bridge::tickets::engine::{create_batch, CreateItem};
+use jira_bridge::tickets::engine::{create_batch, CreateItem, Record};
 use jira_bridge::tickets::{new_link, CreateResult, MetaCache, Source, TicketFields};
 use jira_bridge_store::links::{Link, SyncState};
 use serde_json::json;
@@ -57,6 +57,10 @@ async fn seed(env: &Env, n: usize) -> Vec<Link> {
             &env.tenant,
             &items,
             &Default::default(),
+            &Record {
+                claim_owner: "test",
+                announce_failures: false,
+            },
         )
         .await
         .unwrap();

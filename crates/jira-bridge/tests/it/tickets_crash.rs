@@ -124,6 +124,9 @@ async fn sigkill_mid_bulk_job_then_restart_creates_exactly_500() {
         ),
         ("JIRA_BRIDGE_LOG_FORMAT".to_owned(), "json".to_owned()),
         ("JIRA_BRIDGE_LOG".to_owned(), "info".to_owned()),
+        // Two batches at a time, so that the job is still running when a bulk create
+        // is held (with more, all ten batches would be in flight at once).
+        ("JIRA_BRIDGE_JOBS_CONCURRENCY".to_owned(), "2".to_owned()),
     ];
     if db.backend() == Backend::Postgres {
         env.push((
