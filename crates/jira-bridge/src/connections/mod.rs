@@ -299,6 +299,23 @@ impl Connected {
     }
 }
 
+/// Whether `e` is a 401 that a later attempt gets past: on an OAuth connection a
+/// dead grant shows as a refused refresh, so a 401 to an access token (after the
+/// client's own second chances) means the token was rotated or expired again while
+/// the request was on its way, as happens when several replicas rotate one grant.
+/// A 401 naming a missing scope is a refusal, not a race.
+pub fn unauthorized_is_token_race(connection: &Connection, e: &jira_client::Error) -> bool {
+    match e {
+        jira_client::Error::Unauthorized { messages, .. } => {
+            connection.kind == "cloud_oauth"
+                && !messages
+                    .iter()
+                    .any(|m| m.to_ascii_lowercase().contains("scope"))
+        }
+        _ => false,
+    }
+}
+
 /// Mark the connection after a failed Jira call, if the failure says its credentials
 /// are gone (401, or a revoked OAuth grant). Other modules that hold a
 /// [`Connected`] use [`Connected::observe`] instead.

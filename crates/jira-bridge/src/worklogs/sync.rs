@@ -343,12 +343,16 @@ pub async fn release_with_error(
     .await;
 }
 
-fn classify(e: &jira_client::Error) -> bool {
+/// Whether trying again may help: transient failures, unknown outcomes, and a 401
+/// on an OAuth connection whose tokens were rotated meanwhile (the grant works; a
+/// dead grant fails the refresh instead).
+fn classify(conn: &Connected, e: &jira_client::Error) -> bool {
     e.is_transient()
         || matches!(
             e,
             jira_client::Error::RateLimited { .. } | jira_client::Error::OutcomeUnknown { .. }
         )
+        || crate::connections::unauthorized_is_token_race(&conn.connection, e)
 }
 
 /// Find the worklog this entry added, by our marker, on `issue`.
@@ -432,7 +436,7 @@ pub async fn sync_entry(
         Ok(Some(super::WorkCheck::NoPermission(m))) => Some(SyncError::new("permission", m)),
         Ok(Some(super::WorkCheck::Missing(m))) => Some(SyncError::new("not_found", m)),
         Err(e) => {
-            let retry = classify(&e);
+            let retry = classify(conn, &e);
             return commit_failure(
                 store,
                 &entry,
@@ -462,7 +466,7 @@ pub async fn sync_entry(
     let input = match input_of(jira, &entry).await {
         Ok(i) => i,
         Err(e) => {
-            let retry = e.jira.as_ref().is_some_and(classify);
+            let retry = e.jira.as_ref().is_some_and(|j| classify(conn, j));
             return commit_failure(
                 store,
                 &entry,
@@ -497,7 +501,7 @@ pub async fn sync_entry(
                     entry.intent = Some("move".into());
                 }
                 Err(e) => {
-                    let retry = classify(&e);
+                    let retry = classify(conn, &e);
                     let _ = conn.observe::<()>(Err(describe_err(&e))).await;
                     return commit_failure(
                         store,
@@ -554,7 +558,7 @@ pub async fn sync_entry(
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        let retry = classify(&e);
+                        let retry = classify(conn, &e);
                         return commit_failure(
                             store,
                             &entry,
@@ -611,7 +615,7 @@ pub async fn sync_entry(
                         );
                     }
                     let _ = conn.observe::<()>(Err(describe_err(&e))).await;
-                    let retry = classify(&e);
+                    let retry = classify(conn, &e);
                     commit_failure(
                         store,
                         &entry,
@@ -709,7 +713,7 @@ async fn update(
             .await
         }
         Err(e) => {
-            let retry = classify(&e);
+            let retry = classify(conn, &e);
             let _ = conn.observe::<()>(Err(describe_err(&e))).await;
             commit_failure(
                 store,
@@ -876,7 +880,7 @@ pub async fn delete_worklog(
             .await
         }
         Err(e) => {
-            let retry = classify(&e);
+            let retry = classify(conn, &e);
             let _ = conn.observe::<()>(Err(describe_err(&e))).await;
             commit_failure(
                 store,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -27,6 +27,27 @@ where
             return v;
         }
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Like [`eventually`], but `check` says why it is not done yet; the last reason is
+/// part of the failure message.
+pub async fn eventually_because<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        let why = match check().await {
+            Ok(v) => return v,
+            Err(why) => why,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for: {what}: {why}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -71,8 +92,18 @@ impl Replica {
         };
         let stderr = stderr.expect("stderr");
         let (tx, rx) = mpsc::channel::<String>();
+        // `JIRA_BRIDGE_SCALE_LOG_DIR=<dir>`: every log line also goes to `<dir>/<name>.log`
+        // (to read a run's logs while it runs, or after it).
+        let mut file = std::env::var_os("JIRA_BRIDGE_SCALE_LOG_DIR").map(|d| {
+            let d = std::path::PathBuf::from(d);
+            std::fs::create_dir_all(&d).expect("log directory");
+            std::fs::File::create(d.join(format!("{name}.log"))).expect("log file")
+        });
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(f) = file.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
                 log.lock().unwrap().push(line.clone());
                 let _ = tx.send(line);
             }
