@@ -305,9 +305,14 @@ impl Connected {
 /// the request was on its way, as happens when several replicas rotate one grant.
 /// A 401 naming a missing scope is a refusal, not a race.
 pub fn unauthorized_is_token_race(connection: &Connection, e: &jira_client::Error) -> bool {
+    unauthorized_is_token_race_for(&connection.kind, e)
+}
+
+/// [`unauthorized_is_token_race`] for a connection of this kind.
+pub fn unauthorized_is_token_race_for(kind: &str, e: &jira_client::Error) -> bool {
     match e {
         jira_client::Error::Unauthorized { messages, .. } => {
-            connection.kind == "cloud_oauth"
+            kind == "cloud_oauth"
                 && !messages
                     .iter()
                     .any(|m| m.to_ascii_lowercase().contains("scope"))

@@ -63,7 +63,7 @@ async fn connect(
     state: &AppState,
     ctx: &JobContext,
     items: &[JobItem],
-) -> Result<(ConnectionId, JiraClient), Vec<ItemOutcome>> {
+) -> Result<(ConnectionId, JiraClient, String), Vec<ItemOutcome>> {
     let payload: JobPayload = serde_json::from_value(ctx.job.payload.clone()).map_err(|e| {
         all_failed(
             items,
@@ -72,7 +72,7 @@ async fn connect(
         )
     })?;
     match crate::connections::connect(state, &ctx.job.tenant_id, &payload.connection_id).await {
-        Ok(c) => Ok((payload.connection_id, c.jira)),
+        Ok(c) => Ok((payload.connection_id, c.jira, c.connection.kind)),
         Err(e) => {
             let (err, retryable) = connection_failure(&e);
             Err(all_failed(items, err, retryable))
@@ -121,9 +121,13 @@ impl JobHandler for CreateHandler {
         items: &'a [JobItem],
     ) -> BoxFuture<'a, Vec<ItemOutcome>> {
         Box::pin(async move {
-            let (connection, client) = match connect(&self.state, ctx, items).await {
+            let (connection, client, kind) = match connect(&self.state, ctx, items).await {
                 Ok(c) => c,
                 Err(o) => return o,
+            };
+            let opts = CreateOptions {
+                connection_kind: Some(kind),
+                ..self.opts.clone()
             };
             let cache = self.caches.for_job(ctx.job.id.as_str());
             let screens: Vec<(String, String)> =
@@ -137,7 +141,7 @@ impl JobHandler for CreateHandler {
                 &connection,
                 ctx.job.id.as_str(),
                 items,
-                &self.opts,
+                &opts,
             )
             .await
         })
@@ -426,7 +430,7 @@ impl JobHandler for RollbackHandler {
         items: &'a [JobItem],
     ) -> BoxFuture<'a, Vec<ItemOutcome>> {
         Box::pin(async move {
-            let (_, client) = match connect(&self.state, ctx, items).await {
+            let (_, client, _) = match connect(&self.state, ctx, items).await {
                 Ok(c) => c,
                 Err(o) => return o,
             };

@@ -47,6 +47,11 @@ pub struct CreateOptions {
     pub reconcile_slack: chrono::Duration,
     /// Most result pages one reconciliation search reads (100 issues each).
     pub reconcile_max_pages: u32,
+    /// The connection's kind: on an OAuth connection a 401 is a token rotated by
+    /// another replica meanwhile (see
+    /// [`crate::connections::unauthorized_is_token_race`]), so the items are tried
+    /// again rather than failed.
+    pub connection_kind: Option<String>,
 }
 
 impl Default for CreateOptions {
@@ -55,6 +60,7 @@ impl Default for CreateOptions {
             reconcile_lag_retry: Duration::from_secs(2),
             reconcile_slack: chrono::Duration::minutes(10),
             reconcile_max_pages: 20,
+            connection_kind: None,
         }
     }
 }
@@ -353,7 +359,7 @@ pub async fn create_batch(
         {
             Ok(s) => screens[i] = Some(s),
             Err(MetaError::Invalid(e)) => results[i] = Some(CreateResult::Invalid(e)),
-            Err(MetaError::Jira(e)) => results[i] = Some(from_jira_error(&e)),
+            Err(MetaError::Jira(e)) => results[i] = Some(from_jira_error(&e, opts)),
         }
     }
     let mut emails: Vec<String> = Vec::new();
@@ -365,7 +371,7 @@ pub async fn create_batch(
     emails.sort();
     emails.dedup();
     if let Err(e) = cache.resolve_emails(client, &emails).await {
-        let r = from_jira_error(&e);
+        let r = from_jira_error(&e, opts);
         for slot in results.iter_mut().filter(|r| r.is_none()) {
             *slot = Some(r.clone());
         }
@@ -373,7 +379,7 @@ pub async fn create_batch(
     let data_center = match cache.data_center(client).await {
         Ok(dc) => dc,
         Err(e) => {
-            let r = from_jira_error(&e);
+            let r = from_jira_error(&e, opts);
             for slot in results.iter_mut().filter(|r| r.is_none()) {
                 *slot = Some(r.clone());
             }
@@ -491,7 +497,7 @@ pub async fn create_batch(
                         status,
                     }
                 }
-                BulkCreateItem::Failed(e) => from_jira_error(&e),
+                BulkCreateItem::Failed(e) => from_jira_error(&e, opts),
             });
         }
     }
@@ -622,8 +628,16 @@ fn failed_event(link: &Link, code: &str) -> NewEvent {
     }
 }
 
-fn from_jira_error(e: &jira_client::Error) -> CreateResult {
-    if e.is_outcome_unknown() || e.is_transient() || e.status().is_some_and(|s| s >= 500) {
+fn from_jira_error(e: &jira_client::Error, opts: &CreateOptions) -> CreateResult {
+    let token_race = opts
+        .connection_kind
+        .as_deref()
+        .is_some_and(|k| crate::connections::unauthorized_is_token_race_for(k, e));
+    if token_race
+        || e.is_outcome_unknown()
+        || e.is_transient()
+        || e.status().is_some_and(|s| s >= 500)
+    {
         return CreateResult::Uncertain(e.to_string());
     }
     let mut errors = FieldErrors::new();

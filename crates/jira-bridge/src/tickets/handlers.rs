@@ -104,6 +104,10 @@ impl JobHandler for BulkCreateHandler {
                 }
             };
             let cache = self.caches.for_job(ctx.job.id.as_str());
+            let opts = CreateOptions {
+                connection_kind: Some(conn.connection.kind.clone()),
+                ..self.opts.clone()
+            };
             let outcomes = bulk::run_batch(
                 &ctx.store,
                 &conn.jira,
@@ -112,7 +116,7 @@ impl JobHandler for BulkCreateHandler {
                 &payload.connection_id,
                 ctx.job.id.as_str(),
                 items,
-                &self.opts,
+                &opts,
             )
             .await;
             outcomes
