@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::tx::on_tx;
-use crate::{ConnectionId, Result, Store, StoreError, TenantId, Timestamp};
+use crate::{ConnectionId, Result, Store, StoreError, StoreTx, TenantId, Timestamp};
 
 /// A stored delivery.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -313,19 +313,8 @@ impl Store {
         if done.is_empty() {
             return Ok(());
         }
-        let now = Timestamp::now();
         let mut tx = self.begin().await?;
-        for (seq, outcome) in done {
-            on_tx!(tx, conn => {
-                sqlx::query("UPDATE inbound_webhooks SET applied_at = $2, outcome = $3 WHERE seq = $1")
-                    .bind(seq)
-                    .bind(now)
-                    .bind(outcome)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
-            });
-        }
+        tx.mark_inbound_applied(done).await?;
         tx.commit().await
     }
 
@@ -351,6 +340,26 @@ impl Store {
                 .await
                 .map_err(StoreError::from_sqlx)
         })
+    }
+}
+
+impl StoreTx {
+    /// [`Store::mark_inbound_applied`] inside this transaction (with the writes that
+    /// applied them).
+    pub async fn mark_inbound_applied(&mut self, done: &[(i64, String)]) -> Result<()> {
+        let now = Timestamp::now();
+        for (seq, outcome) in done {
+            on_tx!(self, conn => {
+                sqlx::query("UPDATE inbound_webhooks SET applied_at = $2, outcome = $3 WHERE seq = $1")
+                    .bind(seq)
+                    .bind(now)
+                    .bind(outcome)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+            });
+        }
+        Ok(())
     }
 }
 

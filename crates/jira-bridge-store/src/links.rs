@@ -441,6 +441,24 @@ impl Store {
     }
 }
 
+/// What [`StoreTx::write_link_status`] found and did.
+#[derive(Debug, Clone)]
+pub enum StatusWrite {
+    /// No such link.
+    NotFound,
+    /// The report is older than the stored one (Jira's `updated`): nothing was
+    /// written. The link as stored.
+    Older(Link),
+    /// Status, read time and Jira's `updated` were written. The link as it was
+    /// before; `changed` when the status name or category differ from it.
+    Written {
+        /// The row before the write.
+        before: Link,
+        /// The status name or category changed.
+        changed: bool,
+    },
+}
+
 impl StoreTx {
     /// [`Store::reserve_link`] inside this transaction (a batch reserves all its
     /// links in one).
@@ -652,6 +670,37 @@ impl StoreTx {
         remote_updated_at: Option<Timestamp>,
         synced_at: Timestamp,
     ) -> Result<Option<Link>> {
+        let written = self
+            .write_link_status(
+                tenant,
+                id,
+                status,
+                status_category,
+                remote_updated_at,
+                synced_at,
+            )
+            .await?;
+        Ok(match written {
+            StatusWrite::Written {
+                before,
+                changed: true,
+            } => Some(before),
+            _ => None,
+        })
+    }
+
+    /// [`StoreTx::set_link_status`], answering what it found and did (the row as read
+    /// in this transaction), so a caller can know the link as stored afterwards
+    /// without reading it again.
+    pub async fn write_link_status(
+        &mut self,
+        tenant: &TenantId,
+        id: &TicketId,
+        status: &str,
+        status_category: Option<&str>,
+        remote_updated_at: Option<Timestamp>,
+        synced_at: Timestamp,
+    ) -> Result<StatusWrite> {
         // Lock the row first (PostgreSQL; SQLite transactions hold the writer lock)
         // so that the read below and the update see the same row: concurrent reports
         // of one issue (a webhook and a read-back) are ordered by Jira's `updated`.
@@ -674,12 +723,12 @@ impl StoreTx {
             .map_err(StoreError::from_sqlx)?
         });
         let Some(before) = before else {
-            return Ok(None);
+            return Ok(StatusWrite::NotFound);
         };
         if let (Some(stored), Some(new)) = (before.remote_updated_at, remote_updated_at) {
             if new.as_datetime() < stored {
                 // Older than what is stored (a late delivery): nothing changes.
-                return Ok(None);
+                return Ok(StatusWrite::Older(before));
             }
         }
         on_tx!(self, conn => {
@@ -701,7 +750,7 @@ impl StoreTx {
         });
         let changed = before.status.as_deref() != Some(status)
             || (status_category.is_some() && before.status_category.as_deref() != status_category);
-        Ok(changed.then_some(before))
+        Ok(StatusWrite::Written { before, changed })
     }
 
     /// Set a link's summary as Jira reported it at `remote_updated_at` (Jira's

@@ -14,8 +14,8 @@ pub mod handlers;
 pub mod validate;
 
 use jira_bridge_store::events::NewEvent;
-use jira_bridge_store::links::{Link, NewLink};
-use jira_bridge_store::{ConnectionId, Store, StoreError, TenantId, Timestamp};
+use jira_bridge_store::links::{Link, NewLink, StatusWrite};
+use jira_bridge_store::{ConnectionId, Store, StoreError, StoreTx, TenantId, Timestamp};
 use jira_client::{GetIssue, JiraClient, Target as TransitionTarget};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -213,7 +213,7 @@ pub enum TicketOpError {
 }
 
 /// Record a status read from Jira; `ticket.status_changed` in the same transaction
-/// when it changed. Answers the link after the change.
+/// when it changed. Answers the link after the change (read back).
 pub async fn apply_status(
     store: &Store,
     link: &Link,
@@ -221,23 +221,52 @@ pub async fn apply_status(
     remote_updated_at: Option<Timestamp>,
 ) -> Result<Link, StoreError> {
     let mut tx = store.begin().await?;
-    let before = tx
-        .set_link_status(
+    apply_status_in(&mut tx, link, status, remote_updated_at).await?;
+    tx.commit().await?;
+    store
+        .get_link(&link.tenant_id, &link.id)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// [`apply_status`] inside the caller's transaction. Answers the link as stored after
+/// it, computed from the row read in the transaction (no read back), and whether the
+/// status changed (`ticket.status_changed` appended); `None` when there is no such
+/// link. A report older than the stored one changes nothing.
+pub async fn apply_status_in(
+    tx: &mut StoreTx,
+    link: &Link,
+    status: &jira_client::Status,
+    remote_updated_at: Option<Timestamp>,
+) -> Result<Option<(Link, bool)>, StoreError> {
+    let now = Timestamp::now();
+    let written = tx
+        .write_link_status(
             &link.tenant_id,
             &link.id,
             &status.name,
             status.category_key(),
             remote_updated_at,
-            Timestamp::now(),
+            now,
         )
         .await?;
-    if let Some(before) = before {
-        let mut after = before.clone();
-        after.status = Some(status.name.clone());
-        after.status_category = status
-            .category_key()
-            .map(str::to_owned)
-            .or(before.status_category.clone());
+    let (before, changed) = match written {
+        StatusWrite::NotFound => return Ok(None),
+        StatusWrite::Older(stored) => return Ok(Some((stored, false))),
+        StatusWrite::Written { before, changed } => (before, changed),
+    };
+    let mut after = before.clone();
+    after.status = Some(status.name.clone());
+    after.status_category = status
+        .category_key()
+        .map(str::to_owned)
+        .or(before.status_category.clone());
+    after.remote_updated_at = remote_updated_at
+        .map(|t| t.as_datetime())
+        .or(before.remote_updated_at);
+    after.synced_at = Some(now.as_datetime());
+    after.updated_at = now.as_datetime();
+    if changed {
         let mut data = ticket_event_data(&after);
         data["previous_status"] = json!(before.status);
         data["previous_status_category"] = json!(before.status_category);
@@ -249,11 +278,7 @@ pub async fn apply_status(
         })
         .await?;
     }
-    tx.commit().await?;
-    store
-        .get_link(&link.tenant_id, &link.id)
-        .await?
-        .ok_or(StoreError::NotFound)
+    Ok(Some((after, changed)))
 }
 
 /// Record a summary Jira reported for a linked issue (as of Jira's `updated`; an older
@@ -266,6 +291,18 @@ pub async fn apply_summary(
     remote_updated_at: Option<Timestamp>,
 ) -> Result<bool, StoreError> {
     let mut tx = store.begin().await?;
+    let changed = apply_summary_in(&mut tx, link, summary, remote_updated_at).await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// [`apply_summary`] inside the caller's transaction.
+pub async fn apply_summary_in(
+    tx: &mut StoreTx,
+    link: &Link,
+    summary: &str,
+    remote_updated_at: Option<Timestamp>,
+) -> Result<bool, StoreError> {
     let changed = tx
         .set_link_summary(&link.tenant_id, &link.id, summary, remote_updated_at)
         .await?;
@@ -283,7 +320,6 @@ pub async fn apply_summary(
         })
         .await?;
     }
-    tx.commit().await?;
     Ok(changed)
 }
 
@@ -295,6 +331,17 @@ pub async fn mark_issue_deleted(
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<bool, StoreError> {
     let mut tx = store.begin().await?;
+    let marked = mark_issue_deleted_in(&mut tx, link, at).await?;
+    tx.commit().await?;
+    Ok(marked)
+}
+
+/// [`mark_issue_deleted`] inside the caller's transaction.
+pub async fn mark_issue_deleted_in(
+    tx: &mut StoreTx,
+    link: &Link,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, StoreError> {
     let marked = tx
         .mark_link_issue_deleted(&link.tenant_id, &link.id, Timestamp::from(at))
         .await?;
@@ -312,7 +359,6 @@ pub async fn mark_issue_deleted(
         })
         .await?;
     }
-    tx.commit().await?;
     Ok(marked)
 }
 

@@ -6,9 +6,15 @@
 //! takes whatever has queued up while the previous transaction committed (up to
 //! [`GROUP_MAX`]) and stores it together: under load one commit serves many
 //! deliveries; when idle a delivery is stored alone at once.
+//!
+//! The writer and the apply worker ([`super::worker`]) take turns at writing
+//! ([`WriteTurn`], first come first served): SQLite has one writer at a time, and a
+//! waiting acknowledgement is worth more than an early apply, so the worker ends its
+//! transaction as soon as the writer waits for its turn.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use jira_bridge_store::inbound::NewInbound;
@@ -44,6 +50,42 @@ struct Bucket {
     at: Instant,
 }
 
+/// Turns at writing between the intake's writer and the apply worker, first come
+/// first served; the worker asks [`WriteTurn::intake_waits`] to end its transaction
+/// early.
+#[derive(Debug, Default)]
+pub struct WriteTurn {
+    lock: tokio::sync::Mutex<()>,
+    intake_waiting: AtomicUsize,
+}
+
+/// Counts the intake as waiting while it exists.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl WriteTurn {
+    async fn intake(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.intake_waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.intake_waiting);
+        self.lock.lock().await
+    }
+
+    /// The apply worker's turn (held until dropped).
+    pub async fn worker(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.lock.lock().await
+    }
+
+    /// Whether the intake's writer waits for its turn.
+    pub fn intake_waits(&self) -> bool {
+        self.intake_waiting.load(Ordering::SeqCst) > 0
+    }
+}
+
 /// Rate limiter and grouped writer of one service instance.
 pub struct Intake {
     store: Store,
@@ -51,6 +93,7 @@ pub struct Intake {
     burst: f64,
     buckets: parking_lot::Mutex<HashMap<ConnectionId, Bucket>>,
     writer: OnceLock<mpsc::Sender<(Delivery, Reply)>>,
+    turn: Arc<WriteTurn>,
 }
 
 impl std::fmt::Debug for Intake {
@@ -71,7 +114,13 @@ impl Intake {
             burst: config.inbound_burst.max(1) as f64,
             buckets: parking_lot::Mutex::default(),
             writer: OnceLock::new(),
+            turn: Arc::default(),
         }
+    }
+
+    /// Turns at writing between this intake and the apply worker.
+    pub fn turn(&self) -> &WriteTurn {
+        &self.turn
     }
 
     /// Take one delivery's worth from the connection's bucket: `Err(seconds to wait)`
@@ -105,7 +154,7 @@ impl Intake {
     pub async fn store(&self, delivery: Delivery) -> Result<bool, String> {
         let tx = self.writer.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(write_loop(self.store.clone(), rx));
+            tokio::spawn(write_loop(self.store.clone(), self.turn.clone(), rx));
             tx
         });
         let (reply, answer) = oneshot::channel();
@@ -119,7 +168,7 @@ impl Intake {
 }
 
 /// Store queued deliveries in groups until every sender is gone.
-async fn write_loop(store: Store, mut rx: mpsc::Receiver<(Delivery, Reply)>) {
+async fn write_loop(store: Store, turn: Arc<WriteTurn>, mut rx: mpsc::Receiver<(Delivery, Reply)>) {
     let mut group: Vec<(Delivery, Reply)> = Vec::with_capacity(GROUP_MAX);
     while rx.recv_many(&mut group, GROUP_MAX).await > 0 {
         let news: Vec<NewInbound<'_>> = group
@@ -132,7 +181,9 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<(Delivery, Reply)>) {
                 body: &d.body,
             })
             .collect();
+        let my_turn = turn.intake().await;
         let result = store.insert_inbound_batch(&news).await;
+        drop(my_turn);
         drop(news);
         match result {
             Ok(inserted) => {

@@ -1,10 +1,10 @@
 //! Applies stored deliveries in batches, in arrival order.
 //!
 //! - `jira:issue_created` / `jira:issue_updated`: the linked tickets of the issue get
-//!   its status and status category, with `ticket.status_changed` in the same
-//!   transaction (through [`crate::tickets::apply_status`], the function the status
-//!   poll uses), and its summary (`ticket.summary_changed`). A payload older than what
-//!   is stored (Jira's `updated`) is ignored.
+//!   its status and status category, with `ticket.status_changed` (through
+//!   [`crate::tickets::apply_status_in`], the rule the status poll uses), and its
+//!   summary (`ticket.summary_changed`). A payload older than what is stored (Jira's
+//!   `updated`) is ignored.
 //! - `jira:issue_deleted`: the linked tickets are marked (`issue_deleted_at`,
 //!   `ticket.issue_deleted`).
 //! - `worklog_updated` / `worklog_deleted`: time-entry conflict detection, the rule of
@@ -13,6 +13,17 @@
 //!   already holds the new status, so the webhook reporting it changes nothing and
 //!   appends no event; a worklog we wrote matches its entry, so it is no conflict.
 //! - Other events are recorded with an outcome and otherwise ignored.
+//!
+//! Link changes, their events and the marking of the deliveries as applied are
+//! written together, one transaction for many deliveries (events are published when
+//! it commits). On SQLite there is one writer at a time, and the intake's
+//! acknowledgements wait for their commit, so the worker takes its turn at writing
+//! after the intake ([`super::intake::WriteTurn`]) and ends its transaction as soon as
+//! the intake waits for its turn, or after [`TX_BUDGET`]. When a transaction fails,
+//! its deliveries are applied again one per transaction, through the same code, so one
+//! delivery that cannot be applied is recorded as `failed: …` and does not hold back
+//! the others. Worklog deliveries are applied by the feed's own writes before the
+//! link transactions.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,7 +31,7 @@ use std::time::Duration;
 use chrono::Utc;
 use jira_bridge_store::inbound::InboundWebhook;
 use jira_bridge_store::links::Link;
-use jira_bridge_store::{ConnectionId, Timestamp};
+use jira_bridge_store::{ConnectionId, StoreError, StoreTx, Timestamp};
 use serde_json::Value;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +40,10 @@ use crate::http::AppState;
 
 /// Deliveries taken per batch.
 pub const BATCH: i64 = 500;
+
+/// How long one apply transaction may hold the write turn (it ends sooner when the
+/// intake waits).
+pub const TX_BUDGET: Duration = Duration::from_millis(10);
 
 static WAKE: Notify = Notify::const_new();
 
@@ -59,8 +74,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
             }
             continue;
         }
-        let done = apply_batch(&state, &batch).await;
-        if let Err(e) = state.store.mark_inbound_applied(&done).await {
+        if let Err(e) = apply_batch(&state, &batch).await {
             tracing::warn!(error = ?e, "inbound webhooks: cannot mark deliveries applied");
             pause(&shutdown, Duration::from_secs(1)).await;
         }
@@ -82,20 +96,85 @@ fn issue_id(body: &Value) -> Option<String> {
     }
 }
 
-/// Apply one batch; answers `(seq, outcome)` for every delivery.
-pub async fn apply_batch(state: &AppState, batch: &[InboundWebhook]) -> Vec<(i64, String)> {
-    let parsed: Vec<Option<Value>> = batch
+/// The links of the issues deliveries are about, by (connection, issue id).
+type Links = HashMap<(ConnectionId, String), Vec<Link>>;
+
+/// One delivery of a batch: its parsed body, or its outcome when that is known
+/// before the link transaction (not JSON, a worklog event, an ignored event).
+struct Item<'a> {
+    delivery: &'a InboundWebhook,
+    body: Option<Value>,
+    outcome: Option<String>,
+}
+
+impl Item<'_> {
+    fn key(&self) -> Option<(ConnectionId, String)> {
+        let iid = self.body.as_ref().and_then(issue_id)?;
+        Some((self.delivery.connection_id.clone(), iid))
+    }
+}
+
+/// Apply one batch and mark every delivery applied with its outcome. `Err` only when
+/// the outcomes could not be recorded (the deliveries stay pending and come again).
+pub async fn apply_batch(state: &AppState, batch: &[InboundWebhook]) -> Result<(), StoreError> {
+    let mut items: Vec<Item<'_>> = batch
         .iter()
-        .map(|d| serde_json::from_str::<Value>(&d.body).ok())
+        .map(|d| Item {
+            delivery: d,
+            body: serde_json::from_str::<Value>(&d.body).ok(),
+            outcome: None,
+        })
         .collect();
-    // The links of every issue mentioned, one query per connection.
+    let mut links = read_links(state, &items).await;
+    // What does not touch a link: decided (worklogs: applied through the feed's own
+    // writes) before the link transaction.
+    for item in &mut items {
+        item.outcome = match &item.body {
+            None => Some("failed: not JSON".to_owned()),
+            Some(body) => apply_unlinked(state, item.delivery, body).await,
+        };
+    }
+    let mut start = 0;
+    while start < items.len() {
+        let attempted = match apply_in_tx(state, &items[start..], &mut links).await {
+            Ok(n) => {
+                start += n;
+                continue;
+            }
+            Err((n, e)) => {
+                tracing::warn!(
+                    error = ?e,
+                    n,
+                    "inbound webhooks: applying deliveries together failed; applying them one by one"
+                );
+                &items[start..start + n]
+            }
+        };
+        start += attempted.len();
+        let mut failed = Vec::new();
+        for item in attempted {
+            if let Err((_, e)) = apply_in_tx(state, std::slice::from_ref(item), &mut links).await {
+                tracing::warn!(seq = item.delivery.seq, error = ?e, "inbound webhooks: a delivery could not be applied");
+                failed.push((item.delivery.seq, format!("failed: {e}")));
+            }
+        }
+        state.store.mark_inbound_applied(&failed).await?;
+    }
+    Ok(())
+}
+
+/// The links of every issue mentioned, one query per connection (and 400 issues).
+async fn read_links(state: &AppState, items: &[Item<'_>]) -> Links {
     let mut wanted: HashMap<&ConnectionId, Vec<String>> = HashMap::new();
-    for (d, body) in batch.iter().zip(&parsed) {
-        if let Some(id) = body.as_ref().and_then(issue_id) {
-            wanted.entry(&d.connection_id).or_default().push(id);
+    for item in items {
+        if let Some(id) = item.body.as_ref().and_then(issue_id) {
+            wanted
+                .entry(&item.delivery.connection_id)
+                .or_default()
+                .push(id);
         }
     }
-    let mut links: HashMap<(ConnectionId, String), Vec<Link>> = HashMap::new();
+    let mut links = Links::new();
     for (con, mut ids) in wanted {
         ids.sort();
         ids.dedup();
@@ -112,67 +191,117 @@ pub async fn apply_batch(state: &AppState, batch: &[InboundWebhook]) -> Vec<(i64
             }
         }
     }
-    let mut out = Vec::with_capacity(batch.len());
-    for (d, body) in batch.iter().zip(parsed) {
-        let outcome = match body {
-            None => "failed: not JSON".to_owned(),
-            Some(body) => apply_one(state, d, &body, &mut links).await,
-        };
-        out.push((d.seq, outcome));
-    }
-    out
+    links
 }
 
-async fn apply_one(
+/// Apply deliveries from the front of `items` (link changes, their events, the
+/// outcomes) in one transaction, taken at the intake's turn: until all are applied,
+/// the intake waits for its turn, or [`TX_BUDGET`] has passed. Answers how many were
+/// applied (at least one). On `Err` (with how many were attempted) nothing was written
+/// and the links are as they were.
+async fn apply_in_tx(
     state: &AppState,
-    d: &InboundWebhook,
-    body: &Value,
-    links: &mut HashMap<(ConnectionId, String), Vec<Link>>,
-) -> String {
-    match d.event.as_str() {
-        "jira:issue_created" | "jira:issue_updated" => {}
-        "jira:issue_deleted" => return apply_issue_deleted(state, d, body, links).await,
+    items: &[Item<'_>],
+    links: &mut Links,
+) -> Result<usize, (usize, StoreError)> {
+    let turn = state.inbound.turn();
+    let _turn = turn.worker().await;
+    let started = std::time::Instant::now();
+    let mut undo: Vec<((ConnectionId, String), Vec<Link>)> = Vec::new();
+    let mut done = Vec::new();
+    let mut attempted = 0;
+    let result = async {
+        let mut tx = state.store.begin().await?;
+        for item in items {
+            attempted += 1;
+            let outcome = match (&item.outcome, &item.body) {
+                (Some(o), _) => o.clone(),
+                (None, Some(body)) => {
+                    if let Some(k) = item.key() {
+                        if !undo.iter().any(|(u, _)| *u == k) {
+                            if let Some(v) = links.get(&k) {
+                                undo.push((k, v.clone()));
+                            }
+                        }
+                    }
+                    apply_linked(&mut tx, item.delivery, body, links).await?
+                }
+                (None, None) => "failed: not JSON".to_owned(),
+            };
+            done.push((item.delivery.seq, outcome));
+            if turn.intake_waits() || started.elapsed() >= TX_BUDGET {
+                break;
+            }
+        }
+        tx.mark_inbound_applied(&done).await?;
+        tx.commit().await
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(done.len()),
+        Err(e) => {
+            links.extend(undo);
+            Err((attempted.max(1), e))
+        }
+    }
+}
+
+/// Events that change no link: their outcome (worklog events are applied here, through
+/// the feed's rule and writes). `None` for the issue events, applied in the link
+/// transaction.
+async fn apply_unlinked(state: &AppState, d: &InboundWebhook, body: &Value) -> Option<String> {
+    Some(match d.event.as_str() {
+        "jira:issue_created" | "jira:issue_updated" | "jira:issue_deleted" => return None,
         "worklog_updated" => {
             let Ok(w) = serde_json::from_value::<jira_client::Worklog>(body["worklog"].clone())
             else {
-                return "ignored: no worklog".into();
+                return Some("ignored: no worklog".into());
             };
-            return match crate::worklogs::feed::worklogs_changed(state, &d.connection_id, &[w])
-                .await
-            {
+            match crate::worklogs::feed::worklogs_changed(state, &d.connection_id, &[w]).await {
                 Ok(0) => "applied: no conflict".into(),
                 Ok(n) => format!("applied: {n} conflict(s)"),
                 Err(e) => format!("failed: {e}"),
-            };
+            }
         }
         "worklog_deleted" => {
             let id = match &body["worklog"]["id"] {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
-                _ => return "ignored: no worklog id".into(),
+                _ => return Some("ignored: no worklog id".into()),
             };
-            return match crate::worklogs::feed::worklogs_deleted(state, &d.connection_id, &[id])
-                .await
-            {
+            match crate::worklogs::feed::worklogs_deleted(state, &d.connection_id, &[id]).await {
                 Ok(0) => "applied: no conflict".into(),
                 Ok(n) => format!("applied: {n} conflict(s)"),
                 Err(e) => format!("failed: {e}"),
-            };
+            }
         }
-        e if e.contains("worklog") => return "ignored: worklog created".into(),
-        _ => return "ignored".into(),
-    }
+        e if e.contains("worklog") => "ignored: worklog created".into(),
+        _ => "ignored".into(),
+    })
+}
+
+/// An issue event, inside the transaction: its outcome; `Err` when the store failed
+/// (the transaction is then rolled back).
+async fn apply_linked(
+    tx: &mut StoreTx,
+    d: &InboundWebhook,
+    body: &Value,
+    links: &mut Links,
+) -> Result<String, StoreError> {
     let Some(iid) = issue_id(body) else {
-        return "ignored: no issue id".into();
+        return Ok("ignored: no issue id".into());
     };
     let Some(linked) = links.get_mut(&(d.connection_id.clone(), iid)) else {
-        return "ignored: not linked".into();
+        return Ok("ignored: not linked".into());
     };
+    if d.event == "jira:issue_deleted" {
+        return apply_issue_deleted(tx, d, body, linked).await;
+    }
     let fields = &body["issue"]["fields"];
     let status = serde_json::from_value::<jira_client::Status>(fields["status"].clone()).ok();
     let summary = fields["summary"].as_str();
     if status.is_none() && summary.is_none() {
-        return "ignored: no status or summary".into();
+        return Ok("ignored: no status or summary".into());
     }
     let updated = fields["updated"]
         .as_str()
@@ -187,23 +316,13 @@ async fn apply_one(
         }
         let mut this = false;
         if let Some(summary) = summary {
-            if link.summary.as_deref() != Some(summary) {
-                match crate::tickets::apply_summary(
-                    &state.store,
-                    link,
-                    summary,
-                    updated.map(Timestamp::from),
-                )
-                .await
-                {
-                    Ok(c) => {
-                        if c {
-                            link.summary = Some(summary.to_owned());
-                        }
-                        this |= c;
-                    }
-                    Err(e) => return format!("failed: {e}"),
-                }
+            if link.summary.as_deref() != Some(summary)
+                && crate::tickets::apply_summary_in(tx, link, summary, updated.map(Timestamp::from))
+                    .await?
+            {
+                link.summary = Some(summary.to_owned());
+                link.remote_updated_at = updated.or(link.remote_updated_at);
+                this = true;
             }
         }
         if let Some(status) = &status {
@@ -211,19 +330,12 @@ async fn apply_one(
                 || (status.category_key().is_some()
                     && link.status_category.as_deref() != status.category_key());
             if differs {
-                match crate::tickets::apply_status(
-                    &state.store,
-                    link,
-                    status,
-                    updated.map(Timestamp::from),
-                )
-                .await
+                if let Some((after, c)) =
+                    crate::tickets::apply_status_in(tx, link, status, updated.map(Timestamp::from))
+                        .await?
                 {
-                    Ok(after) => {
-                        *link = after;
-                        this = true;
-                    }
-                    Err(e) => return format!("failed: {e}"),
+                    *link = after;
+                    this |= c;
                 }
             }
         }
@@ -231,27 +343,21 @@ async fn apply_one(
             changed += 1;
         }
     }
-    if changed > 0 {
+    Ok(if changed > 0 {
         format!("applied: {changed} link(s)")
     } else {
         "applied: unchanged".into()
-    }
+    })
 }
 
 /// `jira:issue_deleted`: every linked ticket of the issue is marked (kept, with
 /// `issue_deleted_at` and a `ticket.issue_deleted` event).
 async fn apply_issue_deleted(
-    state: &AppState,
+    tx: &mut StoreTx,
     d: &InboundWebhook,
     body: &Value,
-    links: &mut HashMap<(ConnectionId, String), Vec<Link>>,
-) -> String {
-    let Some(iid) = issue_id(body) else {
-        return "ignored: no issue id".into();
-    };
-    let Some(linked) = links.get_mut(&(d.connection_id.clone(), iid)) else {
-        return "ignored: not linked".into();
-    };
+    linked: &mut [Link],
+) -> Result<String, StoreError> {
     let at = body["timestamp"]
         .as_i64()
         .and_then(chrono::DateTime::from_timestamp_millis)
@@ -261,15 +367,10 @@ async fn apply_issue_deleted(
         if link.issue_deleted_at.is_some() {
             continue;
         }
-        match crate::tickets::mark_issue_deleted(&state.store, link, at).await {
-            Ok(m) => {
-                link.issue_deleted_at = Some(at);
-                if m {
-                    marked += 1;
-                }
-            }
-            Err(e) => return format!("failed: {e}"),
+        if crate::tickets::mark_issue_deleted_in(tx, link, at).await? {
+            marked += 1;
         }
+        link.issue_deleted_at = Some(at);
     }
-    format!("applied: {marked} link(s) marked deleted")
+    Ok(format!("applied: {marked} link(s) marked deleted"))
 }

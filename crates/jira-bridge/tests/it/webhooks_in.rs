@@ -1031,3 +1031,158 @@ async fn a_dynamic_webhook_delivered_with_its_jwt_is_accepted_and_a_wrong_jwt_re
     stop.cancel();
     replica.await.unwrap().unwrap();
 }
+
+/// The summary the database of the next test refuses to store (a trigger), standing
+/// for any write that fails for one delivery alone.
+const REFUSED: &str = "refused by the database";
+
+/// A trigger that makes the database refuse [`REFUSED`] as a link's summary.
+async fn refuse_summary(app: &TestApp) {
+    use sqlx::Connection;
+    match app.db.backend() {
+        jira_bridge_store::Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(app.db.url()).await.unwrap();
+            sqlx::query(&format!(
+                "CREATE TRIGGER refuse_summary BEFORE UPDATE OF summary ON links
+                 WHEN NEW.summary = '{REFUSED}' BEGIN SELECT RAISE(ABORT, 'summary refused'); END"
+            ))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        }
+        jira_bridge_store::Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(app.db.url()).await.unwrap();
+            sqlx::query(&format!(
+                "CREATE FUNCTION refuse_summary() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                     IF NEW.summary = '{REFUSED}' THEN RAISE EXCEPTION 'summary refused'; END IF;
+                     RETURN NEW;
+                 END $$"
+            ))
+            .execute(&mut c)
+            .await
+            .unwrap();
+            sqlx::query(
+                "CREATE TRIGGER refuse_summary BEFORE UPDATE ON links
+                 FOR EACH ROW EXECUTE FUNCTION refuse_summary()",
+            )
+            .execute(&mut c)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+/// Deliveries stored together are applied together; one the database refuses is
+/// recorded as failed and the others of its batch are applied all the same. (The
+/// deliveries are stored straight into the service's database, in one transaction,
+/// so that the worker takes them as one batch.)
+#[tokio::test]
+async fn a_delivery_that_cannot_be_applied_does_not_hold_back_its_batch() {
+    let sim = Sim::cloud().await;
+    let app = TestApp::spawn().await;
+    let t = app.create_tenant("acme").await;
+    let setup = connect(&app, &t, &sim).await;
+    let mut tickets = Vec::new();
+    for n in 0..3 {
+        let (id, key) = ticket(&app, &t, &setup.con, n).await;
+        let issue = sim_get(&sim, &format!("/_sim/issues/{key}")).await;
+        tickets.push((id, key, issue["id"].as_str().unwrap().to_owned()));
+    }
+    refuse_summary(&app).await;
+
+    let at = |s: i64| {
+        (chrono::Utc::now() + chrono::Duration::minutes(1) + chrono::Duration::seconds(s))
+            .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+            .to_string()
+    };
+    let body = |n: usize, summary: &str, status: &str, cat: &str, updated: String| {
+        let (_, key, issue_id) = &tickets[n];
+        json!({
+            "timestamp": 1_711_814_400_000_i64, "webhookEvent": "jira:issue_updated",
+            "issue_event_type_name": "issue_generic",
+            "issue": {"id": issue_id, "key": key, "fields": {
+                "summary": summary, "updated": updated,
+                "status": {"id": "3", "name": status,
+                           "statusCategory": {"id": 4, "key": cat, "name": status}}}}
+        })
+        .to_string()
+    };
+    let bodies = [
+        body(0, "First, renamed", "In Progress", "indeterminate", at(1)),
+        body(1, REFUSED, "In Progress", "indeterminate", at(2)),
+        body(2, "Third, renamed", "In Progress", "indeterminate", at(3)),
+        body(
+            0,
+            "First, renamed again",
+            "In Review",
+            "indeterminate",
+            at(4),
+        ),
+    ];
+    let tenant: jira_bridge_store::TenantId = t.id.parse().unwrap();
+    let con: jira_bridge_store::ConnectionId = setup.con.parse().unwrap();
+    let idents: Vec<String> = (0..bodies.len()).map(|i| format!("batch-{i}")).collect();
+    let news: Vec<jira_bridge_store::inbound::NewInbound<'_>> = bodies
+        .iter()
+        .zip(&idents)
+        .map(|(b, i)| jira_bridge_store::inbound::NewInbound {
+            tenant_id: &tenant,
+            connection_id: &con,
+            identifier: i,
+            event: "jira:issue_updated",
+            body: b,
+        })
+        .collect();
+    let store = app.store().await;
+    let stored = store.insert_inbound_batch(&news).await.unwrap();
+    assert_eq!(stored, vec![true; 4]);
+
+    // Every delivery is applied (the refused one with its failure recorded).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let h = health(&app, &t, &setup.con).await;
+        if h["applied"] == 4 {
+            assert_eq!(h["stored"], 4, "{h}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{h}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let ticket_now = |id: String| {
+        let (app, t) = (&app, &t);
+        async move { TestApp::json_ok(app.get(t, &format!("/v1/tickets/{id}")).await, 200).await }
+    };
+    let first = ticket_now(tickets[0].0.clone()).await;
+    assert_eq!(first["summary"], "First, renamed again", "{first}");
+    assert_eq!(first["status"], "In Review", "{first}");
+    let third = ticket_now(tickets[2].0.clone()).await;
+    assert_eq!(third["summary"], "Third, renamed", "{third}");
+    assert_eq!(third["status"], "In Progress", "{third}");
+    // The refused delivery changed nothing at all: not its status either.
+    let second = ticket_now(tickets[1].0.clone()).await;
+    assert_eq!(second["summary"], "Finding 1", "{second}");
+    assert_ne!(second["status"], "In Progress", "{second}");
+
+    // Each applied change is announced once; the refused one not at all.
+    let renamed: Vec<Value> = events_of(&app, &t, "ticket.summary_changed").await;
+    let subjects: Vec<&str> = renamed
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        vec![
+            tickets[0].0.as_str(),
+            tickets[2].0.as_str(),
+            tickets[0].0.as_str()
+        ],
+        "{renamed:?}"
+    );
+    let moved = events_of(&app, &t, "ticket.status_changed").await;
+    assert!(
+        moved.iter().all(|e| e["subject"] != tickets[1].0.as_str()),
+        "{moved:?}"
+    );
+    assert_eq!(moved.len(), 3, "{moved:?}");
+}
