@@ -53,10 +53,38 @@ struct Bucket {
 /// Turns at writing between the intake's writer and the apply worker, first come
 /// first served; the worker asks [`WriteTurn::intake_waits`] to end its transaction
 /// early.
-#[derive(Debug, Default)]
+///
+/// While deliveries are arriving the intake has priority: the worker starts at most
+/// one transaction per [`APPLY_YIELD`] (so applying still progresses under sustained
+/// load) and catches up at full speed once the intake has been quiet for
+/// [`INTAKE_QUIET`]. On two cores the apply work otherwise takes CPU and write turns
+/// from the deliveries being acknowledged.
+#[derive(Debug)]
 pub struct WriteTurn {
     lock: tokio::sync::Mutex<()>,
     intake_waiting: AtomicUsize,
+    /// When the intake last wrote, and when the worker's last transaction ended (µs
+    /// since `epoch`).
+    last_intake_us: std::sync::atomic::AtomicU64,
+    last_worker_us: std::sync::atomic::AtomicU64,
+    epoch: Instant,
+}
+
+/// How long the intake must have been quiet before the worker applies at full speed.
+pub const INTAKE_QUIET: std::time::Duration = std::time::Duration::from_millis(20);
+/// While the intake is busy, the worker's longest pause between transactions.
+pub const APPLY_YIELD: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl Default for WriteTurn {
+    fn default() -> Self {
+        Self {
+            lock: tokio::sync::Mutex::default(),
+            intake_waiting: AtomicUsize::new(0),
+            last_intake_us: std::sync::atomic::AtomicU64::new(0),
+            last_worker_us: std::sync::atomic::AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
 }
 
 /// Counts the intake as waiting while it exists.
@@ -70,14 +98,48 @@ impl Drop for Waiting<'_> {
 
 impl WriteTurn {
     async fn intake(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.mark(&self.last_intake_us);
         self.intake_waiting.fetch_add(1, Ordering::SeqCst);
         let _waiting = Waiting(&self.intake_waiting);
         self.lock.lock().await
     }
 
-    /// The apply worker's turn (held until dropped).
+    /// The apply worker's turn (held until dropped; then call
+    /// [`WriteTurn::worker_done`]). While the intake is busy the worker first waits
+    /// until [`APPLY_YIELD`] has passed since its previous transaction ended, or the
+    /// intake falls quiet.
     pub async fn worker(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        let until = self.at(&self.last_worker_us) + APPLY_YIELD;
+        while self.epoch.elapsed() < until && self.intake_busy() {
+            tokio::time::sleep(INTAKE_QUIET / 4).await;
+        }
         self.lock.lock().await
+    }
+
+    /// The worker's transaction ended.
+    pub fn worker_done(&self) {
+        self.mark(&self.last_worker_us);
+    }
+
+    fn at(&self, a: &std::sync::atomic::AtomicU64) -> std::time::Duration {
+        std::time::Duration::from_micros(a.load(Ordering::SeqCst))
+    }
+
+    fn mark(&self, a: &std::sync::atomic::AtomicU64) {
+        a.store(
+            u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+    }
+
+    /// Whether the intake waits or wrote within the last [`INTAKE_QUIET`].
+    fn intake_busy(&self) -> bool {
+        self.intake_waits()
+            || self
+                .epoch
+                .elapsed()
+                .saturating_sub(self.at(&self.last_intake_us))
+                < INTAKE_QUIET
     }
 
     /// Whether the intake's writer waits for its turn.

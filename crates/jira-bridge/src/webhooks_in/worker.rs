@@ -237,6 +237,7 @@ async fn apply_in_tx(
         tx.commit().await
     }
     .await;
+    turn.worker_done();
     match result {
         Ok(()) => Ok(done.len()),
         Err(e) => {
