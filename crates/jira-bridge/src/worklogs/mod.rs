@@ -651,6 +651,11 @@ pub async fn sync_now(
             "the worklog was changed in Jira: settle the conflict with ?prefer=local or ?prefer=remote".into(),
         )));
     }
+    let Some(_held) = worker::hold(entry.id.as_str()) else {
+        return Err(ConnectionError::Api(ApiError::Conflict(
+            "this time entry is being synced right now; try again in a moment".into(),
+        )));
+    };
     let owner = worker::process_owner();
     let s = Settings::of(state);
     let now = Utc::now();
@@ -701,6 +706,11 @@ pub async fn delete(
         tx.commit().await?;
         return Ok(row);
     }
+    let Some(_held) = worker::hold(entry.id.as_str()) else {
+        return Err(ConnectionError::Api(ApiError::Conflict(
+            "this time entry is being synced right now; try again in a moment".into(),
+        )));
+    };
     let owner = worker::process_owner();
     let now = Utc::now();
     let Some(leased) = state

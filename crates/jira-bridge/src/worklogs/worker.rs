@@ -32,6 +32,35 @@ pub fn process_owner() -> &'static str {
     ID.get_or_init(|| format!("worklogs-{}", uuid::Uuid::now_v7().simple()))
 }
 
+/// Time entries being synced by a task of this process. The database lease's owner
+/// is the process ([`process_owner`]), so it keeps other replicas out but not a second
+/// task of the same process (the automatic worker, a sync job's item run again after
+/// its job lease expired, a manual sync or delete): holding an entry here keeps it to
+/// one task.
+fn inflight() -> &'static parking_lot::Mutex<HashSet<String>> {
+    static SET: OnceLock<parking_lot::Mutex<HashSet<String>>> = OnceLock::new();
+    SET.get_or_init(Default::default)
+}
+
+/// A time entry held by one task of this process (released on drop).
+#[derive(Debug)]
+pub struct Held(String);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        inflight().lock().remove(&self.0);
+    }
+}
+
+/// Hold a time entry for this task; `None` while another task of this process holds
+/// it. Take it before leasing the entry.
+pub fn hold(entry_id: &str) -> Option<Held> {
+    inflight()
+        .lock()
+        .insert(entry_id.to_owned())
+        .then(|| Held(entry_id.to_owned()))
+}
+
 fn wake_signal() -> &'static Notify {
     static N: OnceLock<Notify> = OnceLock::new();
     N.get_or_init(Notify::new)
@@ -43,7 +72,7 @@ pub fn wake() {
 }
 
 enum Work {
-    Entry(TimeEntry),
+    Entry(TimeEntry, Held),
 }
 
 /// Clients by connection, reused for a short while (one pacer per site either way).
@@ -76,7 +105,6 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
     let s = Settings::of(&state);
     let owner = process_owner();
     let clients = Arc::new(Clients::default());
-    let inflight: Arc<parking_lot::Mutex<HashSet<String>>> = Arc::default();
     let mut set: JoinSet<()> = JoinSet::new();
     let mut last_beat = Instant::now();
     let mut last_feed = Instant::now();
@@ -89,7 +117,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
             last_beat = Instant::now();
             let now = Utc::now();
             let until = Timestamp::from(now + chrono_dur(s.lease));
-            let ids: Vec<_> = inflight
+            let ids: Vec<_> = inflight()
                 .lock()
                 .iter()
                 .filter_map(|i| i.parse().ok())
@@ -114,21 +142,14 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
         let free = s.concurrency.saturating_sub(set.len());
         let mut claimed = 0;
         if free > 0 {
-            match claim(&state.store, owner, &s, free, &inflight).await {
+            match claim(&state.store, owner, &s, free).await {
                 Ok(work) => {
                     claimed = work.len();
                     for w in work {
                         let st = state.clone();
                         let cl = clients.clone();
-                        let inf = inflight.clone();
-                        let key = match &w {
-                            Work::Entry(e) => Some(e.id.to_string()),
-                        };
                         set.spawn(async move {
                             run_one(&st, &cl, w).await;
-                            if let Some(k) = key {
-                                inf.lock().remove(&k);
-                            }
                         });
                     }
                 }
@@ -156,13 +177,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
     Ok(())
 }
 
-async fn claim(
-    store: &Store,
-    owner: &str,
-    s: &Settings,
-    free: usize,
-    inflight: &Arc<parking_lot::Mutex<HashSet<String>>>,
-) -> anyhow::Result<Vec<Work>> {
+async fn claim(store: &Store, owner: &str, s: &Settings, free: usize) -> anyhow::Result<Vec<Work>> {
     let now = Utc::now();
     let until = Timestamp::from(now + chrono_dur(s.lease));
     let mut out = Vec::new();
@@ -176,10 +191,10 @@ async fn claim(
                 u32::try_from(left).unwrap_or(1),
             )
             .await?;
-        let mut inf = inflight.lock();
         for e in entries {
-            if inf.insert(e.id.to_string()) {
-                out.push(Work::Entry(e));
+            // Held by another task here: that one syncs it (and ends the lease).
+            if let Some(held) = hold(e.id.as_str()) {
+                out.push(Work::Entry(e, held));
             }
         }
     }
@@ -188,7 +203,7 @@ async fn claim(
 
 async fn run_one(state: &AppState, clients: &Clients, work: Work) {
     match work {
-        Work::Entry(e) => {
+        Work::Entry(e, _held) => {
             let conn = match clients.get(state, &e.tenant_id, &e.connection_id).await {
                 Ok(c) => c,
                 Err(err) => {
@@ -237,6 +252,10 @@ async fn run_item(
             "the worklog was changed in Jira: settle with POST /v1/time-entries/{source_id}/sync?prefer=local|remote",
         ));
     }
+    let Some(_held) = hold(entry.id.as_str()) else {
+        // Another task of this process is syncing it: look again shortly.
+        return ItemOutcome::RetryAfter(Duration::from_secs(1));
+    };
     let now = Utc::now();
     let s = Settings::of(state);
     let leased = match state

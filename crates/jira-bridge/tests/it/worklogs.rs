@@ -873,3 +873,44 @@ async fn bulk_sync_of_600_entries_at_20_requests_a_second() {
         "{limited} of {total} calls answered 429"
     );
 }
+
+#[tokio::test]
+async fn concurrent_syncs_of_one_entry_in_one_process_send_one_worklog() {
+    let ctx = Ctx::new("alice").await;
+    let keys = ctx.issue_keys("WEB").await;
+    let key = keys[0].as_str();
+    // Slow answers, so that the syncs overlap while the first one waits for Jira.
+    sim_put(
+        &ctx.http,
+        &ctx.sim,
+        "/_sim/pacing",
+        json!({"latency_ms": 300}),
+    )
+    .await;
+    ctx.put_ok(
+        "dup-1",
+        json!({"issue_key": key, "started_at": "2026-03-02T09:00:00+01:00",
+        "duration_seconds": 1800}),
+    )
+    .await;
+    let answers = futures::future::join_all(
+        (0..4).map(|_| ctx.post("/v1/time-entries/dup-1/sync", json!({}))),
+    )
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    // The first sync does the work; the others are told it is under way.
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+    let e = ctx.get("/v1/time-entries/dup-1").await;
+    assert_eq!(e["state"], "synced");
+    let found = ours(&ctx, &[key]).await;
+    let id = e["id"].as_str().unwrap();
+    assert_eq!(found[id].len(), 1, "exactly one worklog: {found:?}");
+}
