@@ -288,6 +288,11 @@ pub(crate) fn stream_shutdown(state: &crate::http::AppState) -> CancellationToke
 pub fn start(app: &App, settings: EventsSettings, shutdown: &CancellationToken) {
     let key = state_key(app.state());
     if let Ok(mut l) = STREAM_SHUTDOWN.lock() {
+        // An entry left by a stopped service whose runtime ended before it could
+        // remove it (several services in one process, as in tests) must not be taken
+        // for this one's when the allocator hands out the same address again: its
+        // token is cancelled and would end every new stream at once.
+        l.retain(|(k, t)| *k != key && !t.is_cancelled());
         l.push((key, shutdown.clone()));
     }
     app.spawn_background("events-streams", shutdown, move |_, token| async move {
