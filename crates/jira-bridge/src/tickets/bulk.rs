@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::engine::{create_batch, CreateItem, CreateOptions, CreateResult, MetaCache, Record};
-use super::{check_source, new_link, Source, TicketFields};
+use super::{check_source, new_link, reserve_and_claim, Reserved, Source, TicketFields};
 
 /// Job kind.
 pub const KIND: &str = "tickets.bulk_create";
@@ -260,31 +260,30 @@ async fn reserve_batch(
             payload.target.clone(),
             Some(job_id.to_owned()),
         );
-        let (mut link, inserted) = tx.reserve_link(&new).await?;
-        if link.state == "created" {
-            outcomes[i] = Some(Outcome::Succeeded(json!({
-                "ticket_id": link.id,
-                "issue_key": link.issue_key,
-                "issue_id": link.issue_id,
-                "url": link.url,
-                "existing": true,
-            })));
-            continue;
-        }
-        if !tx.claim_link(tenant, &link.id, owner, until, now).await? {
-            outcomes[i] = Some(Outcome::Failed {
-                error: ItemError::new(
-                    "in_progress",
-                    "another request is creating this source's issue right now",
-                ),
-                retryable: true,
-            });
-            continue;
-        }
-        let uncertain = (!inserted && link.state == "pending") || item.attempts > 1;
-        if link.state == "failed" {
-            link = tx.rearm_link(tenant, &link.id, &new).await?;
-        }
+        let (link, uncertain) = match reserve_and_claim(&mut tx, &new, owner, until, now).await? {
+            Reserved::Existing(link) => {
+                outcomes[i] = Some(Outcome::Succeeded(json!({
+                    "ticket_id": link.id,
+                    "issue_key": link.issue_key,
+                    "issue_id": link.issue_id,
+                    "url": link.url,
+                    "existing": true,
+                })));
+                continue;
+            }
+            Reserved::InProgress => {
+                outcomes[i] = Some(Outcome::Failed {
+                    error: ItemError::new(
+                        "in_progress",
+                        "another request is creating this source's issue right now",
+                    ),
+                    retryable: true,
+                });
+                continue;
+            }
+            // An item run before may have reached Jira too.
+            Reserved::Claimed { link, uncertain } => (link, uncertain || item.attempts > 1),
+        };
         work.push((
             i,
             CreateItem {

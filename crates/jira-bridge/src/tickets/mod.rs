@@ -121,6 +121,48 @@ pub enum CreateOne {
 /// expires after this).
 pub const SINGLE_CLAIM: chrono::Duration = chrono::Duration::seconds(120);
 
+/// What [`reserve_and_claim`] found.
+pub(crate) enum Reserved {
+    /// The source's issue exists already.
+    Existing(Link),
+    /// Another creator holds the link's claim.
+    InProgress,
+    /// Claimed for the caller (a `failed` link made `pending` again).
+    Claimed {
+        /// The link.
+        link: Link,
+        /// A pending link this call did not insert: an earlier attempt may have
+        /// created its issue (reconcile first).
+        uncertain: bool,
+    },
+}
+
+/// Reserve the link of `new` and claim its creation for `owner` until `until`, inside
+/// `tx`: one creator at a time per link.
+pub(crate) async fn reserve_and_claim(
+    tx: &mut StoreTx,
+    new: &NewLink,
+    owner: &str,
+    until: Timestamp,
+    now: Timestamp,
+) -> Result<Reserved, StoreError> {
+    let (mut link, inserted) = tx.reserve_link(new).await?;
+    if link.state == "created" {
+        return Ok(Reserved::Existing(link));
+    }
+    if !tx
+        .claim_link(&new.tenant_id, &link.id, owner, until, now)
+        .await?
+    {
+        return Ok(Reserved::InProgress);
+    }
+    let uncertain = !inserted && link.state == "pending";
+    if link.state == "failed" {
+        link = tx.rearm_link(&new.tenant_id, &link.id, new).await?;
+    }
+    Ok(Reserved::Claimed { link, uncertain })
+}
+
 /// Create the issue of one source and purpose, exactly once: an existing link answers
 /// as is; a pending link left by an uncertain earlier attempt is reconciled first.
 pub async fn create_one(
@@ -131,25 +173,17 @@ pub async fn create_one(
     opts: &CreateOptions,
 ) -> Result<CreateOne, StoreError> {
     let tenant = new.tenant_id.clone();
-    let (mut link, inserted) = store.reserve_link(&new).await?;
-    if link.state == "created" {
-        return Ok(CreateOne::Existing(link));
-    }
-    // One creator at a time per link.
     let owner = format!("req_{}", uuid::Uuid::now_v7().simple());
     let now = Timestamp::now();
     let until = Timestamp::from(now.as_datetime() + SINGLE_CLAIM);
-    if !store
-        .claim_link(&tenant, &link.id, &owner, until, now)
-        .await?
-    {
-        return Ok(CreateOne::InProgress);
-    }
-    // A pending link that this call did not insert may have an issue already.
-    let uncertain = !inserted && link.state == "pending";
-    if link.state == "failed" {
-        link = store.rearm_link(&tenant, &link.id, &new).await?;
-    }
+    let mut tx = store.begin().await?;
+    let reserved = reserve_and_claim(&mut tx, &new, &owner, until, now).await?;
+    tx.commit().await?;
+    let (link, uncertain) = match reserved {
+        Reserved::Existing(link) => return Ok(CreateOne::Existing(link)),
+        Reserved::InProgress => return Ok(CreateOne::InProgress),
+        Reserved::Claimed { link, uncertain } => (link, uncertain),
+    };
     let cache = MetaCache::new();
     let item = CreateItem {
         link,
